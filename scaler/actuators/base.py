@@ -1,0 +1,35 @@
+"""The protocol every actuator implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from scaler.core.decision import CycleDecision, FloorDecision
+
+ApplyStatus = Literal["changed", "unchanged", "dry_run", "conflict", "held", "failed"]
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What happened to one floor: the object and field written, old and new value, status."""
+
+    floor: FloorDecision
+    target: str  # e.g. "GPUNodePool serving/cloud-h100" or "HorizontalPodAutoscaler serving/llm"
+    field_path: str  # e.g. "spec.desiredNodes" or "spec.minReplicas"
+    old: int | None
+    new: int
+    status: ApplyStatus
+    message: str = ""
+
+
+class Actuator(Protocol):
+    """Reads current floors and applies a decision."""
+
+    def current_floors(self) -> dict[tuple[str, str], int | None]:
+        """Return the floor now held per (kind, name); None where it cannot be read."""
+        ...
+
+    def apply(self, decision: CycleDecision) -> list[ApplyResult]:
+        """Apply every floor of ``decision``; never raises for one failed floor."""
+        ...

@@ -1,0 +1,89 @@
+"""Load and validate the YAML configuration, turning every problem into a ``ConfigError``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from forecaster.errors import ConfigError
+from forecaster.settings import CsvSourceSettings
+from scaler.settings import Settings
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "peakcast.yaml"
+
+
+class ConfigErrors(ConfigError):
+    """Several config errors found in one load; ``errors`` holds each one."""
+
+    def __init__(self, errors: Sequence[ConfigError]) -> None:
+        self.errors = list(errors)
+        first = self.errors[0]
+        super().__init__(first.key, first.value, first.allowed)
+
+    def __str__(self) -> str:
+        return "\n".join(str(error) for error in self.errors)
+
+
+def format_location(location: Sequence[int | str]) -> str:
+    """Format a pydantic error location as a key path such as ``pools[1].max_nodes``."""
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "<root>"
+
+
+def _from_validation_error(error: ValidationError) -> ConfigErrors:
+    found: list[ConfigError] = []
+    for detail in error.errors(include_url=False):
+        # Discriminated unions append the chosen tag ('csv', 'thanos') to the location.
+        location = [part for part in detail["loc"] if part not in ("csv", "thanos")]
+        message = str(detail["msg"]).removeprefix("Value error, ")
+        if detail["type"] == "extra_forbidden":
+            message = "no such key; remove it or check its spelling"
+        elif detail["type"] == "missing":
+            message = "a value is required"
+        value = detail.get("input")
+        if isinstance(value, dict | list):
+            value = "<" + type(value).__name__ + ">"
+        found.append(ConfigError(format_location(location), value, message))
+    return ConfigErrors(found)
+
+
+def parse_settings(raw: Any, base_dir: Path) -> Settings:
+    """Validate an already-parsed config mapping; relative paths are resolved from ``base_dir``."""
+    if not isinstance(raw, dict):
+        raise ConfigError("<root>", type(raw).__name__, "a mapping of top-level keys")
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as error:
+        raise _from_validation_error(error) from None
+
+    resolved = {}
+    for name, source in settings.sources.items():
+        if isinstance(source, CsvSourceSettings) and not source.path.is_absolute():
+            source = source.model_copy(update={"path": (base_dir / source.path).resolve()})
+        resolved[name] = source
+    return settings.model_copy(update={"sources": resolved})
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read the YAML file at ``path`` (default: the embedded config) and validate it."""
+    config_path = Path(path) if path is not None else DEFAULT_CONFIG
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("--config", str(config_path), "an existing YAML file") from None
+    except OSError as error:
+        raise ConfigError("--config", str(config_path), f"a readable file ({error})") from error
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError("--config", str(config_path), f"valid YAML ({error})") from None
+    return parse_settings(raw, config_path.resolve().parent)
