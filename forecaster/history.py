@@ -67,7 +67,10 @@ class History:
         index = self.values.index
         if not isinstance(index, pd.DatetimeIndex) or str(index.tz) != "UTC":
             raise ValueError(f"history {self.name!r}: index must be a UTC DatetimeIndex")
-        if len(index) > 1 and not (np.diff(index.asi8) == self.step.value).all():
+        # asi8 counts in the index's unit, which pandas 3 often makes microseconds, while
+        # Timedelta.value is always in nanoseconds.
+        spacing_ns = np.diff(index.as_unit("ns").asi8)
+        if len(index) > 1 and not (spacing_ns == self.step.value).all():
             raise ValueError(f"history {self.name!r}: index is not a regular grid at {self.step}")
 
     @property

@@ -8,7 +8,8 @@ environment variables named here.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -45,6 +46,12 @@ class DemandSettings(Frozen):
         description="Factor applied to every sample, e.g. 1/300 to turn requests per 5 min "
         "into requests per second.",
     )
+    step_seconds: int | None = Field(
+        default=None,
+        gt=0,
+        description="Sample step history is read at; unset uses a CSV trace's own step, "
+        "or 60 s for Thanos.",
+    )
 
 
 class CapacityModel(Frozen):
@@ -71,6 +78,60 @@ class CapacityModel(Frozen):
                 f"max_replicas ({self.max_replicas})"
             )
         return self
+
+
+class PoolReadyGateSettings(Frozen):
+    """Gate that passes once every pool the workload runs on holds its node target GPU-ready."""
+
+    kind: Literal["pool_ready"] = "pool_ready"
+
+
+PromqlOperator = Literal["<", "<=", ">", ">=", "==", "!="]
+
+
+class PromqlGateSettings(Frozen):
+    """Gate that passes while one PromQL instant query meets an objective (Thanos or Prometheus)."""
+
+    kind: Literal["promql"]
+    source: str = Field(
+        description="Name of a 'thanos' entry under 'sources'; its URL and credentials are used."
+    )
+    query: str = Field(description="Instant query that returns exactly one sample.")
+    operator: PromqlOperator
+    threshold: float = Field(description="The sample passes when 'sample <operator> threshold'.")
+    timeout_seconds: float = Field(default=10.0, gt=0, description="HTTP timeout of the query.")
+
+
+class KeptnGateSettings(Frozen):
+    """Gate that creates a Keptn ``metrics.keptn.sh/v1`` Analysis and reads its pass/fail."""
+
+    kind: Literal["keptn"]
+    analysis_definition: str = Field(description="Name of the AnalysisDefinition to run.")
+    namespace: str | None = Field(
+        default=None,
+        description="Namespace of the AnalysisDefinition and of the Analysis peakcast creates; "
+        "unset uses the workload's namespace.",
+    )
+    timeframe_seconds: int = Field(
+        default=300, gt=0, description="Analysis timeframe ('recent'), ending at evaluation time."
+    )
+    timeout_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long one evaluation waits for the Analysis to complete before the "
+        "floor is held; the next cycle reads the same Analysis again.",
+    )
+    poll_interval_seconds: float = Field(default=2.0, gt=0)
+    args: dict[str, str] = Field(
+        default_factory=dict,
+        description="Template arguments of the AnalysisValueTemplates; 'workload' and "
+        "'namespace' are always added.",
+    )
+
+
+GateSettings = Annotated[
+    PoolReadyGateSettings | PromqlGateSettings | KeptnGateSettings, Field(discriminator="kind")
+]
 
 
 WorkloadTargetKind = Literal["hpa", "keda", "kserve", "deployment"]
@@ -102,11 +163,114 @@ class WorkloadSettings(Frozen):
         description="Lead-time phase 2: pod scheduled to serving (image pull, model load).",
     )
     target: WorkloadTarget | None = None
+    gate: GateSettings = Field(
+        default_factory=PoolReadyGateSettings,
+        description="Check that must pass before the workload floor is raised.",
+    )
 
     _name = field_validator("name")(_dns_label)
 
 
 PoolKind = Literal["static", "burst"]
+
+
+class _PoolActuatorBase(Frozen):
+    """Settings of every node-side actuator: how nodes are found, when they count as failed."""
+
+    node_selector: dict[str, str] | None = Field(
+        default=None,
+        description="Labels of the pool's nodes; unset means {'peakcast.io/pool': <pool name>}.",
+    )
+    gpu_init_timeout_seconds: int = Field(
+        default=900,
+        gt=0,
+        description="A node that is up but has no nvidia.com/gpu allocatable counts as coming "
+        "for this long after it registered, then as failed (driver and device plugin start).",
+    )
+    node_arrival_timeout_seconds: int = Field(
+        default=1800,
+        gt=0,
+        description="Nodes requested but not registered after this long mark the pool "
+        "unavailable; raised to 1.5 x the measured p95 provisioning time when that is longer.",
+    )
+    capacity_error_backoff_seconds: int = Field(
+        default=900,
+        gt=0,
+        description="After a capacity or quota error the pool is not raised for this long and "
+        "burst pools listed after it take the missing GPUs.",
+    )
+    gpu_quota: int | None = Field(
+        default=None,
+        ge=0,
+        description="GPUs the cloud quota allows for this pool; the node target is capped at "
+        "gpu_quota // gpus_per_node. Unset means no known quota.",
+    )
+
+
+class GPUNodePoolActuatorSettings(_PoolActuatorBase):
+    """The pool is peakcast's own Crossplane GPUNodePool; peakcast sets spec.desiredNodes."""
+
+    mode: Literal["gpunodepool"]
+    name: str
+    namespace: str = "default"
+
+    def describe(self) -> tuple[str, str]:
+        """Return the object and field path peakcast writes."""
+        return f"GPUNodePool {self.namespace}/{self.name}", "spec.desiredNodes"
+
+
+class PlaceholderActuatorSettings(_PoolActuatorBase):
+    """Pause pods of negative priority hold GPUs so a cluster autoscaler brings nodes early."""
+
+    mode: Literal["placeholder"]
+    deployment_name: str
+    deployment_namespace: str = "default"
+    gpus_per_pod: int | None = Field(
+        default=None,
+        ge=1,
+        description="GPUs one placeholder pod requests; unset means gpus_per_node (one pod "
+        "holds one node).",
+    )
+
+    def describe(self) -> tuple[str, str]:
+        """Return the object and field path peakcast writes."""
+        return f"Deployment {self.deployment_namespace}/{self.deployment_name}", "spec.replicas"
+
+
+class CustomFieldActuatorSettings(_PoolActuatorBase):
+    """An integer field of any other resource (a claim, a CapacityBuffer, an in-house pool API)."""
+
+    mode: Literal["custom_field"]
+    api_version: str = Field(description="For example 'example.org/v1'.")
+    kind: str
+    plural: str = Field(description="Resource name in the URL, for example 'capacitybuffers'.")
+    name: str
+    namespace: str | None = Field(default=None, description="Unset for cluster-scoped kinds.")
+    field_path: str = Field(description="Dotted path of the integer field, e.g. 'spec.replicas'.")
+    unit: Literal["nodes", "gpus"] = Field(
+        default="nodes", description="Whether the field counts nodes or GPUs."
+    )
+
+    def describe(self) -> tuple[str, str]:
+        """Return the object and field path peakcast writes."""
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"{self.kind} {where}", self.field_path
+
+    @field_validator("field_path")
+    @classmethod
+    def _dotted_path(cls, value: str) -> str:
+        parts = value.split(".")
+        if len(parts) < 2 or parts[0] in ("metadata", "status") or not all(parts):
+            raise ValueError(
+                "must be a dotted path below spec (or another top-level key), e.g. 'spec.replicas'"
+            )
+        return value
+
+
+PoolActuatorSettings = Annotated[
+    GPUNodePoolActuatorSettings | PlaceholderActuatorSettings | CustomFieldActuatorSettings,
+    Field(discriminator="mode"),
+]
 
 
 class PoolSettings(Frozen):
@@ -129,6 +293,11 @@ class PoolSettings(Frozen):
         ge=0,
         description="Node floor held once data has been missing for "
         "policy.missing_data_hold_seconds; unset keeps the current floor.",
+    )
+    actuator: PoolActuatorSettings | None = Field(
+        default=None,
+        description="How peakcast gets this pool's nodes on the cluster; unset means the pool "
+        "is not written (static base capacity, or planning only).",
     )
 
     _name = field_validator("name")(_dns_label)
@@ -169,6 +338,12 @@ class PolicySettings(Frozen):
         description="How long the current floor is held on missing data before falling back "
         "to each pool's safe_min_nodes.",
     )
+    stale_data_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="Data counts as missing when the newest sample's step ended longer ago than "
+        "this (never less than one sample step), e.g. when a query starts to return nothing.",
+    )
 
 
 class SimulatorSettings(Frozen):
@@ -199,6 +374,51 @@ class BacktestSettings(Frozen):
     duration_seconds: int | None = Field(
         default=None, gt=0, description="Simulated span after the warm-up; unset = to the end."
     )
+    peak_demand_quantile: float = Field(
+        default=0.9,
+        gt=0,
+        lt=1,
+        description="Peak windows for per-window metrics are the spans where total demand in "
+        "GPUs reaches this quantile of the simulated span.",
+    )
+    peak_merge_gap_seconds: int = Field(
+        default=3600,
+        ge=0,
+        description="Peak windows separated by less than this are merged into one.",
+    )
+
+
+class KubernetesSettings(Frozen):
+    """How peakcast reaches the Kubernetes API and how its writes are labelled."""
+
+    kubeconfig_path: Path | None = Field(
+        default=None,
+        description="Kubeconfig file; unset uses the in-cluster service account when running "
+        "in a pod, else $KUBECONFIG or ~/.kube/config.",
+    )
+    context: str | None = Field(default=None, description="Kubeconfig context; unset = current.")
+    host: str | None = Field(
+        default=None,
+        description="Plain API server URL without credentials (a local proxy or a test server); "
+        "overrides kubeconfig and in-cluster config.",
+    )
+    field_manager: str = Field(
+        default="peakcast",
+        min_length=1,
+        max_length=128,
+        description="Server-side apply field manager; fields it owns are peakcast's.",
+    )
+    event_reporting_controller: str = Field(
+        default="peakcast.io/peakcast", description="reportingController of emitted Events."
+    )
+    event_reporting_instance: str | None = Field(
+        default=None,
+        description="reportingInstance of emitted Events; unset uses $POD_NAME, then the "
+        "host name.",
+    )
+    request_timeout_seconds: float = Field(
+        default=15.0, gt=0, description="Timeout of one API request."
+    )
 
 
 class Settings(Frozen):
@@ -216,6 +436,7 @@ class Settings(Frozen):
     policy: PolicySettings = Field(default_factory=PolicySettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     backtest: BacktestSettings = Field(default_factory=BacktestSettings)
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
 
     _zone = field_validator("timezone")(validate_zone)
 
@@ -230,6 +451,15 @@ class Settings(Frozen):
                 raise ValueError(
                     f"workload {workload.name!r}: demand.source {workload.demand.source!r} is "
                     f"not defined under 'sources' (defined: {', '.join(sorted(self.sources))})"
+                )
+            gate = workload.gate
+            if (
+                isinstance(gate, PromqlGateSettings)
+                and getattr(self.sources.get(gate.source), "kind", None) != "thanos"
+            ):
+                raise ValueError(
+                    f"workload {workload.name!r}: gate.source {gate.source!r} must name a "
+                    f"'thanos' entry under 'sources'"
                 )
             for pool_name in workload.pools:
                 if pool_name not in pools:

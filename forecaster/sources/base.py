@@ -18,8 +18,15 @@ class HistorySource(Protocol):
     """
 
     def fetch(
-        self, name: str, series: str, start: pd.Timestamp, end: pd.Timestamp, step: pd.Timedelta
-    ) -> History: ...
+        self,
+        name: str,
+        series: str,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        step: pd.Timedelta | None,
+    ) -> History:
+        """Read ``series``; ``step`` None keeps the source's own step where it has one."""
+        ...
 
     def bounds(self, series: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
         """Return the first and last timestamps the source holds, or None when unknown."""

@@ -1,0 +1,142 @@
+"""``peakcast backtest``: replay a trace through peakcast and the baseline policies."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from forecaster.errors import ConfigError
+from scaler.backtest.policies import DEFAULT_POLICIES, policy_names
+from scaler.backtest.runner import BacktestResult, run_backtest
+from scaler.cli.common import (
+    ConfigOption,
+    LogFormatOption,
+    VerboseOption,
+    console,
+    reports_errors,
+    setup,
+)
+from scaler.histories import HistoryLoader, trace_span
+from scaler.settings import Settings
+
+
+@reports_errors
+def backtest(
+    policies: str = typer.Option(
+        ",".join(DEFAULT_POLICIES),
+        "--policies",
+        help="Comma-separated policies to compare.",
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Also write the metrics per policy to this .json file."
+    ),
+    config: Path | None = ConfigOption,
+    verbose: int = VerboseOption,
+    log_format: str = LogFormatOption,
+) -> None:
+    """Replay the configured traces through peakcast, reactive, static, schedule and oracle
+    policies in the provisioning simulator, and compare under-provisioning, GPU-hours and cost.
+    """
+    settings = setup(config, verbose, log_format)
+    names = [name.strip() for name in policies.split(",") if name.strip()]
+    unknown = [name for name in names if name not in policy_names()]
+    if unknown or not names:
+        raise ConfigError(
+            "--policies", policies, f"a comma-separated subset of: {', '.join(policy_names())}"
+        )
+
+    loader = HistoryLoader(settings)
+    span = trace_span(loader, settings.workloads)
+    end = span[1] if span is not None else pd.Timestamp.now(tz="UTC")
+    start = (
+        span[0]
+        if span is not None
+        else end - pd.Timedelta(seconds=settings.forecast.history_seconds)
+    )
+    histories = {w.name: loader.load(w, start, end) for w in settings.workloads}
+
+    began = time.perf_counter()
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("simulating", total=None)
+
+        def tick(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        result = run_backtest(settings, histories, names, progress=tick)
+    elapsed = time.perf_counter() - began
+
+    print_summary(result, settings, elapsed)
+    if output is not None:
+        output.write_text(json.dumps(summary_records(result), indent=2) + "\n", encoding="utf-8")
+        console.print(f"wrote {output}")
+
+
+def summary_records(result: BacktestResult) -> list[dict[str, object]]:
+    """Return one JSON-ready record of totals per policy."""
+    frame = result.summary()
+    records = []
+    for name, row in frame.iterrows():
+        record: dict[str, object] = {"policy": str(name)}
+        record.update({key: float(value) for key, value in row.items()})
+        records.append(record)
+    return records
+
+
+def print_summary(result: BacktestResult, settings: Settings, elapsed: float) -> None:
+    """Print the comparison table, relative to the reactive baseline and the oracle."""
+    frame = result.summary()
+    days = result.minutes / 1440
+    table = Table(
+        title=f"backtest: {days:.1f} days from {result.start:%Y-%m-%d %H:%M} UTC, "
+        f"{', '.join(w.name for w in settings.workloads)} ({elapsed:.1f} s)",
+        title_justify="left",
+    )
+    headers = (
+        "policy",
+        "under-prov. GPU-min",
+        "vs reactive",
+        "unserved",
+        "SLO minutes",
+        "GPU-hours",
+        "vs oracle",
+        "cost",
+        "scale actions",
+    )
+    for header in headers:
+        table.add_column(header, justify="left" if header == "policy" else "right")
+    reactive = frame["shortfall_gpu_minutes"].get("reactive")
+    oracle = frame["gpu_hours"].get("oracle")
+    for name, row in frame.iterrows():
+        table.add_row(
+            str(name),
+            f"{row['shortfall_gpu_minutes']:,.0f}",
+            _ratio(row["shortfall_gpu_minutes"], reactive),
+            f"{row['unserved_share']:.2%}",
+            f"{row['slo_attainment']:.1%}",
+            f"{row['gpu_hours']:,.0f}",
+            _ratio(row["gpu_hours"], oracle, suffix="x"),
+            f"{row['cost']:,.0f}",
+            f"{row['scale_actions']:,.0f}",
+        )
+    console.print(table)
+
+
+def _ratio(value: float, baseline: float | None, suffix: str = "%") -> str:
+    if baseline is None or baseline == 0:
+        return "-"
+    if suffix == "%":
+        return f"{100 * value / baseline:.0f}%"
+    return f"{value / baseline:.2f}x"

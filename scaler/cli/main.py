@@ -1,0 +1,25 @@
+"""The ``peakcast`` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from scaler.cli import backtest, forecast, plan, validate
+
+app = typer.Typer(
+    name="peakcast",
+    help="Predictive autoscaler for GPU model serving: forecast demand, provision GPU nodes "
+    "ahead of peaks, backtest against reactive and oracle policies.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.command("validate-config")(validate.validate_config)
+app.command("forecast")(forecast.forecast)
+app.command("plan")(plan.plan)
+app.command("backtest")(backtest.backtest)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,62 @@
+"""``peakcast validate-config``: load the config and show what it defines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+
+from scaler.cli.common import (
+    ConfigOption,
+    LogFormatOption,
+    VerboseOption,
+    console,
+    reports_errors,
+    setup,
+)
+
+
+@reports_errors
+def validate_config(
+    config: Path | None = ConfigOption,
+    verbose: int = VerboseOption,
+    log_format: str = LogFormatOption,
+) -> None:
+    """Validate the config; on error print the key path, the value and what is allowed."""
+    settings = setup(config, verbose, log_format)
+
+    pools = Table(title="pools", title_justify="left")
+    for column in ("name", "kind", "GPUs/node", "nodes", "node lead time", "price/node-h"):
+        pools.add_column(column)
+    for pool in settings.pools:
+        pools.add_row(
+            pool.name,
+            pool.kind,
+            str(pool.gpus_per_node),
+            f"{pool.min_nodes}..{pool.max_nodes}",
+            f"{pool.node_provisioning_seconds / 60:g} min",
+            f"{pool.price_per_node_hour:g}",
+        )
+
+    workloads = Table(title="workloads", title_justify="left")
+    for column in ("name", "demand", "per replica", "GPUs/replica", "pools", "start time"):
+        workloads.add_column(column)
+    for workload in settings.workloads:
+        capacity = workload.capacity
+        workloads.add_row(
+            f"{workload.namespace}/{workload.name}",
+            f"{workload.demand.source}:{workload.demand.series} ({workload.demand.unit})",
+            f"{capacity.throughput_per_replica:g} at {capacity.target_utilization:.0%}",
+            str(capacity.gpus_per_replica),
+            ", ".join(workload.pools),
+            f"{workload.workload_start_seconds / 60:g} min",
+        )
+
+    console.print(pools)
+    console.print(workloads)
+    mode = "dry-run" if settings.dry_run else "acting on the cluster"
+    console.print(
+        f"[green]config is valid[/]: {len(settings.sources)} source(s), "
+        f"{len(settings.pools)} pool(s), {len(settings.workloads)} workload(s), "
+        f"model {settings.forecast.model}, {mode}."
+    )

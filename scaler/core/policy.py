@@ -1,0 +1,432 @@
+"""The scaling policy: turn the requirement schedule into node and replica floors.
+
+``decide`` is a pure function of its arguments. Time comes in as ``now``, and what the policy
+must remember between cycles comes in and goes out as a ``PolicyState``.
+
+Rules, in the order they apply to one floor:
+
+1. A static pool keeps its fixed size (``max_nodes``).
+2. Missing data: while a workload's data is unusable (see ``assess_data``), its floor and the
+   floors of its pools are held at their current value. Once data has been missing for
+   ``policy.missing_data_hold_seconds``, a pool rises to its ``safe_min_nodes`` when that is
+   above the current floor. A floor is never lowered because data is missing.
+3. Otherwise the requirement is the maximum over the lead window, clamped to the bounds, and
+   recorded. Scale-up is immediate. Scale-down goes no lower than the highest recommendation
+   recorded within ``policy.stabilization_window_seconds`` (as the HPA's scale-down
+   stabilisation does), and drops by at most ``max_scale_down_*_per_cycle`` per cycle.
+4. The result is clamped to the bounds: ``[min_nodes, max_nodes]`` or
+   ``[min_replicas, max_replicas]``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from forecaster.history import History
+from scaler.core.decision import (
+    RULE_BOUNDS,
+    RULE_FORECAST,
+    RULE_MAX_STEP,
+    RULE_MISSING_DATA_HOLD,
+    RULE_SAFE_FLOOR,
+    RULE_STABILIZATION,
+    RULE_STATIC,
+    CycleDecision,
+    DataStatus,
+    FloorDecision,
+    FloorKind,
+)
+from scaler.core.requirements import (
+    Requirements,
+    WindowPeak,
+    pool_lead_seconds,
+    workload_lead_seconds,
+)
+from scaler.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Floors:
+    """Floors held now: nodes per pool and replicas per workload; an absent name is unknown."""
+
+    pools: Mapping[str, int] = field(default_factory=dict)
+    workloads: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_decision(cls, decision: CycleDecision) -> Floors:
+        """Return the floors a decision sets."""
+        return cls(
+            pools={floor.name: floor.desired for floor in decision.pools},
+            workloads={floor.name: floor.desired for floor in decision.workloads},
+        )
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One recorded recommendation: the bounded lead-window requirement at ``at``."""
+
+    at: pd.Timestamp
+    value: int
+
+
+@dataclass(frozen=True)
+class PolicyState:
+    """What the policy remembers between cycles.
+
+    ``recommendations`` is keyed by ``"pool/<name>"`` or ``"workload/<name>"`` and holds the
+    recommendations of the stabilisation window, oldest first. ``missing_since`` holds, per
+    workload whose data is unusable, when it became unusable.
+    """
+
+    recommendations: Mapping[str, tuple[Recommendation, ...]] = field(default_factory=dict)
+    missing_since: Mapping[str, pd.Timestamp] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PolicyResult:
+    """The decision of one cycle and the state to pass to the next cycle."""
+
+    decision: CycleDecision
+    state: PolicyState
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    lower: int
+    upper: int
+    max_step_down: int
+
+    def clamp(self, value: int) -> int:
+        return min(max(value, self.lower), self.upper)
+
+
+def assess_data(
+    workload: str,
+    *,
+    coverage: float,
+    last_observed: pd.Timestamp | None,
+    step: pd.Timedelta,
+    now: pd.Timestamp,
+    settings: Settings,
+) -> DataStatus:
+    """Judge whether one workload's history can be trusted at ``now``.
+
+    Data is unusable when coverage is below ``forecast.min_coverage`` or when it is stale: the
+    newest sample's step ended more than ``max(policy.stale_data_seconds, step)`` before
+    ``now``. The limit is never below one step, because a sample arrives only once its step
+    has ended.
+    """
+    min_coverage = settings.forecast.min_coverage
+    if last_observed is None:
+        return DataStatus(workload, coverage, None, False, "no sample in the history window")
+    limit = max(pd.Timedelta(seconds=settings.policy.stale_data_seconds), step)
+    age = now - (last_observed + step)
+    if age > limit:
+        reason = (
+            f"newest sample is from {last_observed.isoformat()}; its step ended "
+            f"{age.total_seconds():.0f} s ago, beyond the {limit.total_seconds():.0f} s "
+            "staleness limit"
+        )
+        return DataStatus(workload, coverage, last_observed, False, reason)
+    if coverage < min_coverage:
+        reason = f"coverage {coverage:.1%} is below forecast.min_coverage {min_coverage:.1%}"
+        return DataStatus(workload, coverage, last_observed, False, reason)
+    return DataStatus(workload, coverage, last_observed, True)
+
+
+def assess_history(history: History, now: pd.Timestamp, settings: Settings) -> DataStatus:
+    """Judge ``history`` (already cut at ``now``) over the last ``forecast.history_seconds``."""
+    window_start = now - pd.Timedelta(seconds=settings.forecast.history_seconds)
+    recent = history.values.loc[window_start:now]
+    coverage = float(recent.notna().mean()) if len(recent) else 0.0
+    observed = pd.DatetimeIndex(recent.index[recent.notna().to_numpy()])
+    last_observed = observed[-1] if len(observed) else None
+    return assess_data(
+        history.name,
+        coverage=coverage,
+        last_observed=last_observed,
+        step=history.step,
+        now=now,
+        settings=settings,
+    )
+
+
+def decide(
+    now: pd.Timestamp,
+    requirements: Requirements | None,
+    current: Floors,
+    state: PolicyState,
+    data: Sequence[DataStatus],
+    settings: Settings,
+    *,
+    log_level: int = logging.INFO,
+) -> PolicyResult:
+    """Decide the node floor of every pool and the replica floor of every workload at ``now``.
+
+    ``requirements`` is None when no forecast is available; every floor then holds. A workload
+    without a ``DataStatus`` in ``data`` counts as having unusable data. Each floor decision is
+    logged once at ``log_level`` (INFO in real cycles, DEBUG in backtests).
+    """
+    missing_since = _update_missing(now, data, state.missing_since, settings)
+    missing = _missing_reasons(now, requirements, data, settings)
+    recommendations = dict(state.recommendations)
+    context = _Context(now, requirements, settings, missing, missing_since, recommendations)
+
+    pools = tuple(
+        context.pool_floor(pool.name, current.pools.get(pool.name)) for pool in settings.pools
+    )
+    workloads = tuple(
+        context.workload_floor(workload.name, current.workloads.get(workload.name))
+        for workload in settings.workloads
+    )
+    decision = CycleDecision(at=now, pools=pools, workloads=workloads, data=tuple(data))
+    for floor in decision.all_floors():
+        logger.log(
+            log_level,
+            "%s %s: floor %s -> %d %s (rule %s): %s",
+            floor.kind,
+            floor.name,
+            "unknown" if floor.current is None else floor.current,
+            floor.desired,
+            floor.unit,
+            floor.rule,
+            floor.reason,
+        )
+    new_state = PolicyState(recommendations=recommendations, missing_since=missing_since)
+    return PolicyResult(decision=decision, state=new_state)
+
+
+def _update_missing(
+    now: pd.Timestamp,
+    data: Sequence[DataStatus],
+    previous: Mapping[str, pd.Timestamp],
+    settings: Settings,
+) -> dict[str, pd.Timestamp]:
+    usable = {status.workload for status in data if status.usable}
+    since: dict[str, pd.Timestamp] = {}
+    for workload in settings.workloads:
+        if workload.name not in usable:
+            since[workload.name] = previous.get(workload.name, now)
+    return since
+
+
+def _missing_reasons(
+    now: pd.Timestamp,
+    requirements: Requirements | None,
+    data: Sequence[DataStatus],
+    settings: Settings,
+) -> dict[str, str]:
+    """Return, per workload whose floors must hold, the reason in one sentence."""
+    by_name = {status.workload: status for status in data}
+    reasons: dict[str, str] = {}
+    for workload in settings.workloads:
+        status = by_name.get(workload.name)
+        if status is None:
+            reasons[workload.name] = "no data status was reported for this workload"
+        elif not status.usable:
+            reasons[workload.name] = status.reason or "its data is not usable"
+        elif requirements is None:
+            reasons[workload.name] = "no forecast is available"
+        elif not requirements.covers(now):
+            reasons[workload.name] = f"the newest forecast ends at {requirements.end.isoformat()}"
+    return reasons
+
+
+class _Context:
+    """The inputs one ``decide`` call shares between its floors."""
+
+    def __init__(
+        self,
+        now: pd.Timestamp,
+        requirements: Requirements | None,
+        settings: Settings,
+        missing: Mapping[str, str],
+        missing_since: Mapping[str, pd.Timestamp],
+        recommendations: dict[str, tuple[Recommendation, ...]],
+    ) -> None:
+        self.now = now
+        self.requirements = requirements
+        self.settings = settings
+        self.missing = missing
+        self.missing_since = missing_since
+        self.recommendations = recommendations
+
+    def pool_floor(self, name: str, current: int | None) -> FloorDecision:
+        pool = self.settings.pool(name)
+        if pool.kind == "static":
+            reason = f"static pool: its size is fixed at max_nodes = {pool.max_nodes}"
+            return FloorDecision("pool", name, pool.max_nodes, current, RULE_STATIC, reason)
+
+        bounds = _Bounds(
+            pool.min_nodes, pool.max_nodes, self.settings.policy.max_scale_down_nodes_per_cycle
+        )
+        workloads = [w.name for w in self.settings.workloads if name in w.pools]
+        missing = [w for w in workloads if w in self.missing]
+        if missing:
+            since = min(self.missing_since[w] for w in missing)
+            reason = "; ".join(f"workload {w}: {self.missing[w]}" for w in missing)
+            return self._hold(
+                "pool", name, current, bounds, since, reason, safe_floor=pool.safe_min_nodes
+            )
+
+        requirements = self._requirements()
+        lead = pool_lead_seconds(self.settings, name)
+        peak = requirements.window_peak(requirements.nodes[name], self.now, lead)
+        if peak is None:  # excluded by _missing_reasons; kept for a clear error
+            raise ValueError(f"pool {name!r}: the requirement schedule ends before {self.now}")
+        value = None
+        if len(workloads) == 1:
+            value = float(requirements.demand[workloads[0]][peak.row])
+        needed = (
+            f"{peak.value} nodes are needed for workload(s) {', '.join(workloads)} within the "
+            f"next {lead} s (node provisioning, workload start and margin)"
+        )
+        return self._forecast_floor("pool", name, current, bounds, peak, needed, value)
+
+    def workload_floor(self, name: str, current: int | None) -> FloorDecision:
+        capacity = self.settings.workload(name).capacity
+        bounds = _Bounds(
+            capacity.min_replicas,
+            capacity.max_replicas,
+            self.settings.policy.max_scale_down_replicas_per_cycle,
+        )
+        if name in self.missing:
+            since = self.missing_since[name]
+            return self._hold("workload", name, current, bounds, since, self.missing[name])
+
+        requirements = self._requirements()
+        lead = workload_lead_seconds(self.settings, name)
+        peak = requirements.window_peak(requirements.replicas[name], self.now, lead)
+        if peak is None:  # excluded by _missing_reasons; kept for a clear error
+            raise ValueError(f"workload {name!r}: the requirement schedule ends before {self.now}")
+        value = float(requirements.demand[name][peak.row])
+        needed = (
+            f"the P{requirements.level * 100:g} forecast of {value:.4g} at "
+            f"{requirements.time_of(peak.row).isoformat()} needs {peak.value} replicas within "
+            f"the next {lead} s (workload start)"
+        )
+        unplaced = int(requirements.unplaced[name][peak.row])
+        if unplaced:
+            needed += f"; {unplaced} of them do not fit under the pools' max_nodes"
+        return self._forecast_floor("workload", name, current, bounds, peak, needed, value)
+
+    def _requirements(self) -> Requirements:
+        if self.requirements is None:  # excluded by _missing_reasons; kept for a clear error
+            raise ValueError("no requirement schedule, so no floor can follow the forecast")
+        return self.requirements
+
+    def _forecast_floor(
+        self,
+        kind: FloorKind,
+        name: str,
+        current: int | None,
+        bounds: _Bounds,
+        peak: WindowPeak,
+        needed: str,
+        forecast_value: float | None,
+    ) -> FloorDecision:
+        recommended = bounds.clamp(peak.value)
+        stabilized = self._record(f"{kind}/{name}", recommended)
+        if current is None or stabilized >= current:
+            desired = stabilized
+        else:
+            desired = max(stabilized, current - bounds.max_step_down)
+        final = bounds.clamp(desired)
+
+        unit = "nodes" if kind == "pool" else "replicas"
+        window = self.settings.policy.stabilization_window_seconds
+        if final != desired:
+            rule = RULE_BOUNDS
+            reason = f"{needed}; clamped to the bounds [{bounds.lower}, {bounds.upper}]"
+        elif current is not None and stabilized < desired:
+            rule = RULE_MAX_STEP
+            reason = (
+                f"{needed}; scale-down is limited to {bounds.max_step_down} {unit} per cycle "
+                f"(stabilised target {stabilized})"
+            )
+        elif stabilized > recommended:
+            rule = RULE_STABILIZATION
+            reason = (
+                f"{needed}; held at {stabilized}, the highest recommendation in the last "
+                f"{window} s stabilisation window"
+            )
+        elif recommended != peak.value:
+            rule = RULE_BOUNDS
+            reason = f"{needed}; clamped to the bounds [{bounds.lower}, {bounds.upper}]"
+        else:
+            rule = RULE_FORECAST
+            reason = needed
+        return FloorDecision(
+            kind=kind,
+            name=name,
+            desired=final,
+            current=current,
+            rule=rule,
+            reason=reason,
+            forecast_level=self.settings.forecast.planning_level,
+            forecast_value=forecast_value,
+            window_start=peak.start,
+            window_end=peak.end,
+        )
+
+    def _record(self, key: str, value: int) -> int:
+        """Record ``value`` at now, drop entries older than the window, return the window max."""
+        window = pd.Timedelta(seconds=self.settings.policy.stabilization_window_seconds)
+        kept = tuple(
+            entry
+            for entry in self.recommendations.get(key, ())
+            if self.now - entry.at < window and entry.at < self.now
+        )
+        kept += (Recommendation(self.now, value),)
+        self.recommendations[key] = kept
+        return int(np.max([entry.value for entry in kept]))
+
+    def _hold(
+        self,
+        kind: FloorKind,
+        name: str,
+        current: int | None,
+        bounds: _Bounds,
+        since: pd.Timestamp,
+        why: str,
+        *,
+        safe_floor: int | None = None,
+    ) -> FloorDecision:
+        hold_seconds = self.settings.policy.missing_data_hold_seconds
+        held_for = (self.now - since).total_seconds()
+        expired = held_for >= hold_seconds
+        unit = "nodes" if kind == "pool" else "replicas"
+
+        if current is None:
+            desired = safe_floor if safe_floor is not None else bounds.lower
+            rule = RULE_SAFE_FLOOR if safe_floor is not None else RULE_MISSING_DATA_HOLD
+            reason = (
+                f"data is missing ({why}) and the current floor is unknown; set {desired} {unit}"
+            )
+        elif expired and safe_floor is not None and safe_floor > current:
+            desired, rule = safe_floor, RULE_SAFE_FLOOR
+            reason = (
+                f"data has been missing for {held_for:.0f} s ({why}); raised to the safe floor "
+                f"of {safe_floor} {unit}"
+            )
+        else:
+            desired, rule = current, RULE_MISSING_DATA_HOLD
+            reason = f"data is missing since {since.isoformat()} ({why}); holding {current} {unit}"
+            if expired and safe_floor is not None:
+                reason += (
+                    f"; the safe floor of {safe_floor} is not above it, and missing data never "
+                    "lowers a floor"
+                )
+
+        final = bounds.clamp(desired)
+        if final != desired:
+            rule = RULE_BOUNDS
+            reason += f"; clamped to the bounds [{bounds.lower}, {bounds.upper}]"
+        return FloorDecision(kind, name, final, current, rule, reason)

@@ -1,0 +1,1 @@
+"""Gates: checks that must pass before a workload floor is raised (see ``base.Gate``)."""

@@ -1,0 +1,213 @@
+"""The peakcast command line, run in-process as a user would call it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from scaler.cli.main import app
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = ROOT / "config" / "peakcast.yaml"
+TRACE = ROOT / "data" / "servegen_m-large_10min.csv"
+
+
+@pytest.fixture(scope="module")
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def write_config(tmp_path: Path, **changes: object) -> Path:
+    """Write a copy of the default config with top-level sections replaced by ``changes``."""
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    raw["sources"]["servegen"]["path"] = str(TRACE)
+    raw.update(changes)
+    path = tmp_path / "peakcast.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_validate_config_accepts_default(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["validate-config", "--config", str(DEFAULT_CONFIG)])
+    assert result.exit_code == 0, result.output
+    assert "config is valid" in result.output
+    assert "cloud-h100" in result.output
+
+
+@pytest.mark.parametrize(
+    ("section", "mutate", "key_path", "value"),
+    [
+        pytest.param(
+            "pools",
+            lambda pools: pools[1].update(max_nodes=-3),
+            "pools[1].max_nodes",
+            "-3",
+            id="negative-max-nodes",
+        ),
+        pytest.param(
+            "pools",
+            lambda pools: pools[0].update(gpus=8),
+            "pools[0].gpus",
+            "8",
+            id="unknown-key",
+        ),
+        pytest.param(
+            "forecast",
+            lambda forecast: forecast.update(model="arima"),
+            "forecast.model",
+            "arima",
+            id="unknown-model",
+        ),
+        pytest.param(
+            "workloads",
+            lambda workloads: workloads[0]["capacity"].update(target_utilization=1.5),
+            "workloads[0].capacity.target_utilization",
+            "1.5",
+            id="utilization-above-one",
+        ),
+    ],
+)
+def test_invalid_config_names_key_value_and_allowed(
+    runner: CliRunner, tmp_path: Path, section: str, mutate, key_path: str, value: str
+) -> None:
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    mutate(raw[section])
+    config = write_config(tmp_path, **{section: raw[section]})
+
+    result = runner.invoke(app, ["validate-config", "--config", str(config)])
+
+    assert result.exit_code == 2
+    assert key_path in result.stderr
+    assert value in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_invalid_config_cross_reference_is_named(runner: CliRunner, tmp_path: Path) -> None:
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    raw["workloads"][0]["pools"] = ["onprem-h100", "no-such-pool"]
+    config = write_config(tmp_path, workloads=raw["workloads"])
+
+    result = runner.invoke(app, ["validate-config", "--config", str(config)])
+
+    assert result.exit_code == 2
+    assert "no-such-pool" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_config_file_is_a_config_error(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["validate-config", "--config", str(tmp_path / "absent.yaml")])
+    assert result.exit_code == 2
+    assert "absent.yaml" in result.stderr
+
+
+def test_forecast_prints_quantiles_and_writes_json(runner: CliRunner, tmp_path: Path) -> None:
+    output = tmp_path / "forecast.json"
+    result = runner.invoke(
+        app,
+        [
+            "forecast",
+            "--config",
+            str(DEFAULT_CONFIG),
+            "--at",
+            "1970-01-10T00:00:00",
+            "-o",
+            str(output),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "q0.9" in result.stdout
+    records = json.loads(output.read_text())
+    assert len(records) == 48  # 24 h at the 30-minute model step
+    first = records[0]
+    assert first["unique_id"] == "llm-m-large"
+    assert first["q0.9"] >= first["q0.5"]
+    # The first row covers the model step that starts at --at: [00:00, 00:30).
+    assert pd.Timestamp(first["ds"]) == pd.Timestamp("1970-01-10T00:00:00Z")
+
+
+def test_forecast_rejects_time_outside_trace(runner: CliRunner) -> None:
+    result = runner.invoke(
+        app, ["forecast", "--config", str(DEFAULT_CONFIG), "--at", "2031-01-01T00:00:00"]
+    )
+    assert result.exit_code == 2
+    assert "--at" in result.stderr
+    assert "inside the trace" in result.stderr
+
+
+def test_plan_prints_floors_quantile_and_reason(runner: CliRunner) -> None:
+    result = runner.invoke(
+        app, ["plan", "--config", str(DEFAULT_CONFIG), "--at", "1970-01-12T18:00:00"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "would set: GPUNodePool cloud-h100 spec.desiredNodes" in result.stdout
+    assert (
+        "would set: HorizontalPodAutoscaler serving/llm-m-large spec.minReplicas" in result.stdout
+    )
+    assert "P90 =" in result.stdout
+    assert "forecast" in result.stdout
+
+
+def test_plan_help_says_floors_come_from_replay(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["plan", "--help"])
+    assert result.exit_code == 0
+    assert "replaying" in result.stdout
+
+
+def test_plan_inside_gap_holds_and_reports_coverage(runner: CliRunner, tmp_path: Path) -> None:
+    trace = pd.read_csv(TRACE)
+    gap = (trace["timestamp"] >= "1970-01-12T06:00:00") & (
+        trace["timestamp"] < "1970-01-12T20:00:00"
+    )
+    trace.loc[gap, "req_per_s"] = None
+    gapped = tmp_path / "gapped.csv"
+    trace.to_csv(gapped, index=False)
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    raw["sources"]["servegen"]["path"] = str(gapped)
+    config = tmp_path / "gapped.yaml"
+    config.write_text(yaml.safe_dump(raw))
+
+    result = runner.invoke(app, ["plan", "--config", str(config), "--at", "1970-01-12T09:00:00"])
+
+    assert result.exit_code == 0, result.output
+    assert "missing_data_hold" in result.stdout
+    assert "no" in result.stdout  # the data table's "usable" column
+    assert "1970-01-12T05:50:00" in result.stdout  # newest sample before the gap
+
+
+def test_backtest_prints_policy_rows_and_writes_json(runner: CliRunner, tmp_path: Path) -> None:
+    output = tmp_path / "backtest.json"
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            "--config",
+            str(DEFAULT_CONFIG),
+            "--policies",
+            "reactive,oracle,peakcast",
+            "-o",
+            str(output),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    for policy in ("reactive", "oracle", "peakcast"):
+        assert policy in result.stdout
+    records = {record["policy"]: record for record in json.loads(output.read_text())}
+    assert set(records) == {"reactive", "oracle", "peakcast"}
+    assert (
+        records["oracle"]["shortfall_gpu_minutes"] <= records["peakcast"]["shortfall_gpu_minutes"]
+    )
+    assert records["peakcast"]["gpu_hours"] > 0
+
+
+def test_backtest_rejects_unknown_policy(runner: CliRunner) -> None:
+    result = runner.invoke(
+        app, ["backtest", "--config", str(DEFAULT_CONFIG), "--policies", "reactive,magic"]
+    )
+    assert result.exit_code == 2
+    assert "magic" in result.stderr
+    assert "oracle" in result.stderr
