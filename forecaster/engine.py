@@ -36,6 +36,7 @@ from forecaster.forecast import Forecast
 from forecaster.history import History
 from forecaster.models import AUTO
 from forecaster.models.base import FittedModel, ModelContext
+from forecaster.models.refilter import Refilterable
 from forecaster.seasons import season_steps
 from forecaster.settings import ForecastSettings
 
@@ -180,6 +181,7 @@ class ForecastEngine:
         Raises MissingDataError when none of them has an observed value.
         """
         y = complete_steps(history, self.step, self.settings.aggregation)
+        y = y.where(np.isfinite(y.to_numpy(dtype=float)))  # an infinite step counts as missing
         if not y.empty:
             oldest = y.index[-1] - pd.Timedelta(seconds=self.settings.history_seconds)
             y = y[y.index > oldest]
@@ -203,13 +205,20 @@ class ForecastEngine:
         return selection.name, selection.scores, selection.notes
 
     def _calibration_plan(self, fit: ModelFit, context: ModelContext) -> CalibrationPlan:
+        """Space calibration cutoffs a horizon apart when the model can be refiltered.
+
+        Refiltering reuses the fitted parameters, so older cutoffs cost nothing and give
+        residuals from more varied days. A model that must be fitted again on the prefix
+        before the first cutoff gets cutoffs half a horizon apart, to keep that prefix long.
+        """
         longest = max(context.season_lengths, default=0)
         min_train = 2 * longest if longest else MIN_TRAIN_WITHOUT_SEASON
+        spacing = self.h if isinstance(fit.fitted, Refilterable) else self.h // 2
         return CalibrationPlan(
             h=self.h,
             levels=tuple(self.settings.levels),
             windows=self.settings.calibration_windows,
-            step_size=max(1, self.h // 2),
+            step_size=max(1, spacing),
             min_train=min_train,
         )
 

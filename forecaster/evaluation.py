@@ -109,8 +109,8 @@ def evaluate(
 ) -> Evaluation:
     """Forecast ``h`` steps from each cutoff and pair the forecasts with the actuals.
 
-    The engine is fitted at the first cutoff and at every ``refit_every``-th one after it;
-    at the others the last fit is updated with the history up to that cutoff.
+    The engine is fitted at the first cutoff and at every ``refit_every``-th one after it.
+    At the other cutoffs the last fit is updated with the history up to that cutoff.
     """
     if refit_every < 1:
         raise ValueError(f"refit_every must be at least 1, got {refit_every}")

@@ -7,7 +7,9 @@ Fallbacks, each with a note that ends up in the forecast:
 - history with fewer observed model steps than ``min_coverage`` gets seasonal naive, which
   repeats observed values instead of extrapolating a shape fitted around gaps;
 - a model that raises ``InsufficientHistoryError`` (fewer than two seasons) gets simple
-  exponential smoothing.
+  exponential smoothing;
+- a model that fails on the data in a third-party library (``MODEL_ERRORS``) also gets simple
+  exponential smoothing, and the failure is logged as a warning.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from forecaster.models.refilter import model_notes
 logger = logging.getLogger(__name__)
 
 SEASONAL_NAIVE = "seasonal_naive"
+# What statsmodels, SciPy and Prophet's Stan backend raise when a fit fails on odd data.
+MODEL_ERRORS = (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError)
 
 
 @dataclass(frozen=True)
@@ -82,12 +86,18 @@ def fit_with_fallback(
         )
         name = SEASONAL_NAIVE
 
+    model = build_model(name, options)
     try:
-        return _fit(build_model(name, options), y, context, notes)
+        return _fit(model, y, context, notes)
     except InsufficientHistoryError as error:
         note = f"{name} cannot be fitted ({error}); simple exponential smoothing is used"
         logger.info("Falling back for %r: %s", y.name, note)
-        return _fit(Level(), y, context, (*notes, note))
+    except MODEL_ERRORS as error:
+        note = (
+            f"{name} failed ({type(error).__name__}: {error}); simple exponential smoothing is used"
+        )
+        logger.warning("Fitting %s for %r failed; falling back: %s", name, y.name, error)
+    return _fit(Level(), y, context, (*notes, note))
 
 
 def _fit(

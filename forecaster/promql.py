@@ -9,10 +9,10 @@ Two kinds of metric need two query shapes:
 - a gauge (GPU utilisation, queue length) is averaged or maxed over a window equal to the
   step, so every sample between two grid points counts once.
 
-A counter range must hold at least two samples even when one scrape is missed or late,
+A counter range must contain at least two samples even when one scrape is missed or late,
 so it is at least 4 scrape intervals. On downsampled Thanos data it must also span about 3
-points of the source resolution (15m for 5m data, 3h for 1h data), otherwise rate() returns
-nothing; ``widen_ranges`` raises short ranges to that for each chunk.
+points of the source resolution (15m for 5m data, 3h for 1h data), because rate() returns
+nothing otherwise. ``widen_ranges`` raises short ranges to that minimum for each chunk.
 
 Prometheus labels the value of a range function at t with the window (t - range, t], so a
 grid point summarises the interval that ends at it.
@@ -20,7 +20,6 @@ grid point summarises the interval that ends at it.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Literal
@@ -150,10 +149,10 @@ def validate_query(
 ) -> QueryScan:
     """Check a demand query before it is sent, and return what the scanner found.
 
-    Raises ConfigError, naming ``key`` and the query, when the query is empty or unreadable,
-    when it returns a range vector instead of one value per step, when a counter function
-    reads an aggregate (the sum-then-rate form), or when a counter range is shorter than 4
-    scrape intervals.
+    Raises ConfigError naming ``key`` and the query in four cases: the query is empty or
+    unreadable, or it returns a range vector instead of one value per step. A counter
+    function reads an aggregate (the sum-then-rate form), or a counter range is shorter than
+    4 scrape intervals.
     """
     if not query.strip():
         raise ConfigError(key, query, "a PromQL expression")
@@ -204,7 +203,7 @@ def widen_ranges(query: str, resolution_seconds: int) -> tuple[str, tuple[str, .
     """Raise the ranges of ``query`` that are too short for data at ``resolution_seconds``.
 
     A counter function gets at least 3 resolution steps and a ``*_over_time`` function at
-    least one, so each window holds enough downsampled points. Returns the query and one
+    least one, so each window contains enough downsampled points. Returns the query and one
     note per widened range; raw data (resolution 0) is returned unchanged.
     """
     if resolution_seconds <= 0:
@@ -260,8 +259,3 @@ def _label(name: str) -> str:
 def _quote(value: str) -> str:
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
-
-
-def is_whole_seconds(seconds: float) -> bool:
-    """Return True when ``seconds`` is a positive whole number, as query_range steps need."""
-    return seconds > 0 and math.isclose(seconds, round(seconds), abs_tol=1e-9)

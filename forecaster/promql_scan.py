@@ -106,7 +106,7 @@ class CounterOfAggregate:
 
 @dataclass
 class QueryScan:
-    """What the scanner found in one query."""
+    """Selectors, ranges and counter functions applied to aggregates in one query."""
 
     selectors: list[str] = field(default_factory=list)
     ranges: list[RangeSelector] = field(default_factory=list)

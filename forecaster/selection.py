@@ -1,7 +1,7 @@
 """Model choice for ``model: auto``: the lowest pinball loss in a rolling-origin backtest.
 
 Every registered model is fitted once at the oldest backtest cutoff of the recent history and
-then updated along the later cutoffs, as between scheduled refits; each forecast is scored by
+then updated along the later cutoffs, as between scheduled refits. Each forecast is scored by
 the pinball loss of its quantile at the planning level. The model with the lowest mean loss
 wins. One fit per candidate keeps selection affordable (Prophet and MSTL dominate the cost,
 about 1-2 s per series on 28 days at 30-minute steps). All scores are logged and returned.
@@ -19,6 +19,7 @@ import pandas as pd
 
 from forecaster.calibration import calibration_cutoffs
 from forecaster.errors import DataError
+from forecaster.fitting import MODEL_ERRORS
 from forecaster.history import History
 from forecaster.models import model_names
 from forecaster.models.base import ModelContext
@@ -30,8 +31,9 @@ logger = logging.getLogger(__name__)
 SELECTION_WINDOWS = 7
 # Chosen when the history is too short for any backtest window.
 DEFAULT_CHOICE = "holt_winters"
-# Failures a third-party model may raise on odd data; the candidate is then skipped.
-CANDIDATE_ERRORS = (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError, DataError)
+# Failures a candidate may still raise; it is then skipped. Model failures inside a fit are
+# already turned into a fallback by forecaster.fitting.
+CANDIDATE_ERRORS = (*MODEL_ERRORS, DataError)
 
 
 @dataclass(frozen=True)

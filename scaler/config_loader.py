@@ -39,11 +39,36 @@ def format_location(location: Sequence[int | str]) -> str:
     return path or "<root>"
 
 
-def _from_validation_error(error: ValidationError) -> ConfigErrors:
+def _without_union_tags(location: Sequence[int | str], raw: Any) -> list[int | str]:
+    """Drop the tags pydantic inserts for discriminated unions (``kind: csv`` adds ``csv``).
+
+    A part is a tag when the config at that point has no such key but is a mapping whose
+    discriminator ('kind' or 'mode') holds that value.
+    """
+    kept: list[int | str] = []
+    current = raw
+    for part in location:
+        if (
+            isinstance(part, str)
+            and isinstance(current, dict)
+            and part not in current
+            and part in (current.get("kind"), current.get("mode"))
+        ):
+            continue
+        kept.append(part)
+        if isinstance(current, dict):
+            current = current.get(part)
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            current = current[part]
+        else:
+            current = None
+    return kept
+
+
+def _from_validation_error(error: ValidationError, raw: Any) -> ConfigErrors:
     found: list[ConfigError] = []
     for detail in error.errors(include_url=False):
-        # Discriminated unions append the chosen tag ('csv', 'thanos') to the location.
-        location = [part for part in detail["loc"] if part not in ("csv", "thanos")]
+        location = _without_union_tags(detail["loc"], raw)
         message = str(detail["msg"]).removeprefix("Value error, ")
         if detail["type"] == "extra_forbidden":
             message = "no such key; remove it or check its spelling"
@@ -63,7 +88,7 @@ def parse_settings(raw: Any, base_dir: Path) -> Settings:
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as error:
-        raise _from_validation_error(error) from None
+        raise _from_validation_error(error, raw) from None
 
     resolved = {}
     for name, source in settings.sources.items():

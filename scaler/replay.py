@@ -1,8 +1,8 @@
 """Plan on a trace at a past timestamp: the dry-run behind ``peakcast plan --at``.
 
-The floors held at ``at`` depend on earlier cycles (the stabilisation window, the per-cycle
-scale-down step, how long data has been missing), so ``plan_at`` replays peakcast's cycles over
-the trace up to ``at`` and returns the decision of the cycle at ``at``. Every history is cut at
+The floors held at ``at`` depend on earlier cycles: the stabilisation window, the per-cycle
+scale-down step and how long data has been missing. So ``plan_at`` replays peakcast's cycles
+over the trace up to ``at`` and returns the decision of the cycle at ``at``. Every history is cut at
 ``at`` first, so nothing after it can leak into the decision.
 """
 
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 
 def to_utc(at: pd.Timestamp, timezone: str) -> pd.Timestamp:
-    """Return ``at`` in UTC; a timestamp without a zone is read in ``timezone``."""
+    """Return ``at`` in UTC. A timestamp without a zone is read in ``timezone``."""
     stamp = pd.Timestamp(at)
     if stamp.tzinfo is None:
         stamp = stamp.tz_localize(timezone)

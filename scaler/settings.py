@@ -256,6 +256,16 @@ class CustomFieldActuatorSettings(_PoolActuatorBase):
         where = f"{self.namespace}/{self.name}" if self.namespace else self.name
         return f"{self.kind} {where}", self.field_path
 
+    @field_validator("api_version")
+    @classmethod
+    def _grouped(cls, value: str) -> str:
+        if "/" not in value.strip("/"):
+            raise ValueError(
+                "must name an API group and version such as 'example.org/v1'; core (v1) "
+                "resources are not supported as custom fields"
+            )
+        return value
+
     @field_validator("field_path")
     @classmethod
     def _dotted_path(cls, value: str) -> str:
@@ -393,8 +403,9 @@ class KubernetesSettings(Frozen):
 
     kubeconfig_path: Path | None = Field(
         default=None,
-        description="Kubeconfig file; unset uses the in-cluster service account when running "
-        "in a pod, else $KUBECONFIG or ~/.kube/config.",
+        description="Kubeconfig file (a relative path is read from the working directory); "
+        "unset uses the in-cluster service account when running in a pod, else $KUBECONFIG or "
+        "~/.kube/config.",
     )
     context: str | None = Field(default=None, description="Kubeconfig context; unset = current.")
     host: str | None = Field(
@@ -421,6 +432,108 @@ class KubernetesSettings(Frozen):
     )
 
 
+class ServiceSettings(Frozen):
+    """The in-cluster service (``peakcast run``): job schedule, workload timeout, leader lease."""
+
+    refresh_interval_seconds: int = Field(
+        default=300,
+        gt=0,
+        description="Every workload's history is read and its forecast updated this often.",
+    )
+    plan_interval_seconds: int | None = Field(
+        default=None,
+        gt=0,
+        description="Plan-and-act period; unset uses policy.cycle_interval_seconds.",
+    )
+    refit_interval_seconds: int | None = Field(
+        default=None,
+        gt=0,
+        description="Models are refitted (and re-selected with model 'auto') this often; unset "
+        "uses forecast.refit_interval_seconds.",
+    )
+    jitter_seconds: int = Field(
+        default=10,
+        ge=0,
+        description="Each job start is delayed by a random 0 to jitter_seconds, so replicas "
+        "and restarts do not query Thanos in lockstep.",
+    )
+    misfire_grace_seconds: int = Field(
+        default=30,
+        ge=1,
+        description="A job start missed by up to this long (busy process, paused VM) still "
+        "runs; later ones are skipped, and missed starts are coalesced into one run.",
+    )
+    workload_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="Longest wait for one workload's history read and forecast. A slower "
+        "workload holds its floors in that cycle and the others go on.",
+    )
+    max_parallel_workloads: int = Field(
+        default=4, ge=1, description="Workloads whose history is read and forecast at once."
+    )
+    stall_seconds: int = Field(
+        default=600,
+        gt=0,
+        description="/healthz fails once no planning cycle has started for this long, so the "
+        "kubelet restarts a stuck process.",
+    )
+    metric_horizons_seconds: list[int] = Field(
+        default_factory=lambda: [0, 1800, 3600, 7200, 21600],
+        description="Horizons, counted from the refresh time, at which forecasts are exported "
+        "as metrics; horizons past the forecast's end are left out.",
+    )
+    identity: str | None = Field(
+        default=None,
+        description="This replica's name in the lease; unset uses $POD_NAME, then the host name.",
+    )
+    lease_name: str = Field(
+        default="peakcast", description="Name of the coordination.k8s.io Lease."
+    )
+    lease_namespace: str | None = Field(
+        default=None,
+        description="Namespace of the Lease; unset uses $POD_NAMESPACE, then 'default'.",
+    )
+    lease_duration_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="How long followers wait after the last renewal they saw before taking the "
+        "lease over.",
+    )
+    renew_deadline_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="The leader stops acting when it has not renewed the lease for this long.",
+    )
+    retry_period_seconds: float = Field(
+        default=2.0, gt=0, description="Wait between two attempts to acquire or renew the lease."
+    )
+
+    _lease_name = field_validator("lease_name")(_dns_label)
+
+    @field_validator("metric_horizons_seconds")
+    @classmethod
+    def _horizons_not_negative(cls, horizons: list[int]) -> list[int]:
+        if any(horizon < 0 for horizon in horizons):
+            raise ValueError("horizons must be 0 or more seconds")
+        return sorted(set(horizons))
+
+    @model_validator(mode="after")
+    def _lease_timing(self) -> ServiceSettings:
+        # The leader must give up before a follower may take over, and must retry in between.
+        if not self.lease_duration_seconds > self.renew_deadline_seconds:
+            raise ValueError(
+                f"lease_duration_seconds ({self.lease_duration_seconds}) must exceed "
+                f"renew_deadline_seconds ({self.renew_deadline_seconds})"
+            )
+        if not self.renew_deadline_seconds > self.retry_period_seconds:
+            raise ValueError(
+                f"renew_deadline_seconds ({self.renew_deadline_seconds}) must exceed "
+                f"retry_period_seconds ({self.retry_period_seconds})"
+            )
+        return self
+
+
 class Settings(Frozen):
     """The whole configuration file."""
 
@@ -437,6 +550,7 @@ class Settings(Frozen):
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     backtest: BacktestSettings = Field(default_factory=BacktestSettings)
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
 
     _zone = field_validator("timezone")(validate_zone)
 

@@ -6,7 +6,7 @@ Holt's damped trend, using the shared smoothing filter, and each seasonal compon
 its last cycle. ``update`` subtracts those repeated cycles from the new steps and feeds the
 result to the filter, so neither the decomposition nor the smoothing weights are re-estimated.
 
-A period is used only when the history holds more than two of its cycles, because statsmodels
+A period is used only when the history contains more than two of its cycles, because statsmodels
 drops longer periods itself (with a warning). Dropped periods are named in ``notes``. MSTL
 costs about 0.45 s on 1,440 steps with periods of 48 and 336 steps (statsmodels 0.15, 2 shared
 cores, measured by hand), so run it on the aggregated model step only.
@@ -38,8 +38,8 @@ MIN_STEPS = 10
 class FittedMstl:
     """Seasonal cycles to repeat, and a damped-Holt filter over the seasonally adjusted series.
 
-    ``cycles[i]`` is the last cycle of the component with period ``periods[i]``; its first value
-    belongs to step ``anchor - periods[i]``, where steps count from the start of the fit.
+    ``cycles[i]`` is the last cycle of the component with period ``periods[i]``. Its first value
+    belongs to step ``anchor - periods[i]``, counting steps from the start of the fit.
     """
 
     periods: tuple[int, ...]

@@ -155,7 +155,9 @@ def _events_frame(events: Sequence[Mapping[str, Any]]) -> pd.DataFrame | None:
     for position, event in enumerate(events):
         if "name" not in event or "ds" not in event:
             raise ConfigError(
-                f"model_options.prophet.events[{position}]", dict(event), "needs 'name' and 'ds'"
+                f"model_options.prophet.events[{position}]",
+                dict(event),
+                "an event needs the keys 'name' and 'ds' (its date)",
             )
         day = pd.Timestamp(event["ds"])
         if day.tzinfo is not None:

@@ -1,7 +1,7 @@
 """Credentials and TLS for the Thanos source, read from files or the environment.
 
 A secret is read when a request is prepared, so a rotated token file takes effect on the next
-request; a file is re-read only when its modification time or size changes. Every secret
+request. A file is read again only when its modification time or size changes. Every secret
 read is remembered by ``Secrets`` so that ``redact`` can remove it from any text before it is
 logged or put into an error message.
 """
@@ -170,9 +170,13 @@ def build_session(settings: ThanosSourceSettings, key_prefix: str = "") -> reque
 
 
 def mount_adapter(session: requests.Session, settings: ThanosSourceSettings) -> None:
-    """Mount an adapter without retries and with one pooled connection per concurrent request."""
+    """Mount an adapter without retries and with one pooled connection per concurrent request.
+
+    ``read=False`` keeps a read timeout a ``requests.ReadTimeout`` instead of a connection
+    error, as in the default requests adapter.
+    """
     adapter = HTTPAdapter(
-        max_retries=Retry(total=0, redirect=False, raise_on_status=False),
+        max_retries=Retry(total=0, read=False, redirect=False, raise_on_status=False),
         pool_connections=1,
         pool_maxsize=settings.max_concurrent_requests,
     )

@@ -2,13 +2,13 @@
 
 ``fetch`` reads one workload's demand query onto the UTC grid and returns it as a
 ``History``. Long ranges are split into chunks of at most 11,000 points that are fetched
-concurrently and stitched on the grid; each chunk asks Thanos for the source resolution its
-age allows, with ``partial_response=false`` and deduplication over the configured replica
+concurrently and stitched on the grid. Each chunk requests the source resolution its age
+allows, with ``partial_response=false`` and deduplication over the configured replica
 labels.
 
 What comes back is classified, never silently repaired:
 
-- an answer with warnings is partial: ``ThanosPartialDataError``;
+- a response with warnings is partial: ``ThanosPartialDataError``;
 - no sample at all: ``ThanosMissingDataError``;
 - more than one series after merging replicas: ``UnexpectedSeriesError``;
 - NaN/Inf values, points that repeat the last sample of a stopped series, and spikes are
@@ -108,7 +108,12 @@ class ThanosSource:
         self._client.close()
 
     def fetch(
-        self, name: str, series: str, start: pd.Timestamp, end: pd.Timestamp, step: pd.Timedelta
+        self,
+        name: str,
+        series: str,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        step: pd.Timedelta | None,
     ) -> History:
         """Read the demand query ``series`` of workload ``name`` onto the grid in [start, end].
 
@@ -119,14 +124,19 @@ class ThanosSource:
         return history
 
     def fetch_with_report(
-        self, name: str, series: str, start: pd.Timestamp, end: pd.Timestamp, step: pd.Timedelta
+        self,
+        name: str,
+        series: str,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        step: pd.Timedelta | None,
     ) -> tuple[History, FetchReport]:
         """Like ``fetch``, and also return the report of what was classified."""
         frame, report = self._fetcher.fetch(name, series, start, end, step)
         self._remember(name, report)
         values = self._single_series(name, frame, report)
         cleaned = clean(values, spike_rule=self._spike_rule)
-        # clean() counts every NaN grid point as non-finite; here a NaN grid point is a
+        # clean() counts every NaN grid point as non-finite. Here a NaN grid point is a
         # missing sample, and the report already counts the NaN/Inf values the server sent.
         cleaning = dataclasses.replace(cleaned.report, non_finite_dropped=0)
         history = History(
@@ -144,7 +154,12 @@ class ThanosSource:
         return history, report
 
     def fetch_frame(
-        self, name: str, query: str, start: pd.Timestamp, end: pd.Timestamp, step: pd.Timedelta
+        self,
+        name: str,
+        query: str,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        step: pd.Timedelta | None,
     ) -> tuple[pd.DataFrame, FetchReport]:
         """Read every series ``query`` returns, one column each, without cleaning.
 
@@ -173,7 +188,7 @@ class ThanosSource:
         if report.partial:
             shown = "; ".join(report.warnings[:MAX_WARNINGS_IN_MESSAGE])
             raise ThanosPartialDataError(
-                f"workload {name}: Thanos answered with {len(report.warnings)} warning(s), so "
+                f"workload {name}: Thanos responded with {len(report.warnings)} warning(s), so "
                 f"samples may be missing {window}: {shown}",
                 report,
             )

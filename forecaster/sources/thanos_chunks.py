@@ -1,7 +1,7 @@
 """Split a long range query into step-aligned chunks, each with its Thanos source resolution.
 
 Prometheus and Thanos reject a range query whose ``(end - start) / step`` exceeds 11,000, so a
-chunk holds at most ``max_points`` grid points. Chunks partition the grid: the first point of
+chunk contains at most ``max_points`` grid points. Chunks partition the grid: the first point of
 a chunk is the step after the last point of the one before, so stitching them gives every
 grid point exactly once. Each point is evaluated on its own by the server, which makes the
 stitched result equal to one query over the whole grid.

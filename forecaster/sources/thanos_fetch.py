@@ -1,8 +1,8 @@
 """Fetch a PromQL range as a frame of series on the UTC grid, classifying what came back.
 
-Steps: validate the query, split the grid into chunks, send the chunks concurrently with
-the Thanos parameters for each chunk's age, place the samples on the grid, merge replicas,
-and blank the points that only repeat the last sample of a stopped series. The frame has
+The steps: validate the query and split the grid into chunks. Send the chunks concurrently,
+with the Thanos parameters for each chunk's age. Place the samples on the grid, merge
+replicas, and blank the points that only repeat the last sample of a stopped series. The frame has
 one column per series and NaN for every missing point; nothing is filled with zero.
 """
 
@@ -93,7 +93,12 @@ class FrameFetcher:
         self._ignored = [re.compile(pattern) for pattern in settings.ignored_warning_patterns]
 
     def fetch(
-        self, name: str, query: str, start: pd.Timestamp, end: pd.Timestamp, step: pd.Timedelta
+        self,
+        name: str,
+        query: str,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        step: pd.Timedelta | None,
     ) -> tuple[pd.DataFrame, FetchReport]:
         """Return one column per result series over the grid in [start, end], and the report.
 
@@ -130,7 +135,12 @@ class FrameFetcher:
         return frame, report
 
     def _plan(
-        self, name: str, query: str, start: pd.Timestamp, end: pd.Timestamp, step: pd.Timedelta
+        self,
+        name: str,
+        query: str,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        step: pd.Timedelta | None,
     ) -> _Plan:
         key = f"workloads[{name}].demand.series"
         step_seconds = _step_seconds(step)
@@ -204,6 +214,8 @@ class FrameFetcher:
 
         longest = max(longest_range_seconds(query) for query in plan.chunk_queries)
         span = window_points(plan.step_seconds, self._settings.lookback_delta_seconds, longest)
+        # A probe is one range request, so its window must respect the point limit too.
+        span = min(span, self._settings.max_points_per_request - 1)
         windows = plan_windows(
             (item.values for item in series.values()), span, self._settings.max_staleness_windows
         )
@@ -216,7 +228,7 @@ class FrameFetcher:
         labels = probe_labels(series.values())
         resolutions = resolution_per_point(plan.chunks, len(plan.grid))
         requests = [
-            self._probe_request(plan, window, selector, labels, resolutions)
+            self._probe_request(plan, window, selector, labels)
             for window in windows.windows
             for selector in plan.selectors
         ]
@@ -235,9 +247,19 @@ class FrameFetcher:
                 [result.result for result in results], chunk, plan.step_seconds, labels, series
             )
             threshold = stale_after + resolutions[positions]
+            # Without a sample inside the lookback, timestamp() returns nothing. On raw data
+            # scraped more often than the lookback that means the series stopped. On
+            # downsampled data, or with scrapes further apart than the lookback, it does not.
+            unknown_is_stale = (resolutions[positions] == 0) & (
+                self._settings.scrape_interval_seconds < self._settings.lookback_delta_seconds
+            )
             for key, item in series.items():
                 stale[key][positions] |= stale_positions(
-                    newest[key], item.values[positions], grid_seconds[positions], threshold
+                    newest[key],
+                    item.values[positions],
+                    grid_seconds[positions],
+                    threshold,
+                    unknown_is_stale,
                 )
         for key, item in series.items():
             item.values[stale[key]] = np.nan
@@ -249,7 +271,6 @@ class FrameFetcher:
         window: Window,
         selector: str,
         labels: Sequence[str],
-        resolutions: np.ndarray,
     ) -> RangeRequest:
         resolution = self._resolution_at(plan, window.last)
         return RangeRequest(
@@ -289,6 +310,10 @@ class FrameFetcher:
         empty = sum(chunk.is_empty for chunk in chunks)
         if empty:
             notes.append(f"{empty} of {len(chunks)} chunks returned no samples")
+        if staleness is not None and staleness.unchecked:
+            notes.append(
+                f"{staleness.unchecked} older ends of data runs were not checked for stale samples"
+            )
         grid = plan.grid
         return FetchReport(
             workload=plan.name,

@@ -1,9 +1,10 @@
 """Range queries over HTTP through prometheus-api-client, with retries and error mapping.
 
 ``PrometheusConnect.custom_query_range`` returns only ``data.result`` and drops the response
-envelope, where Thanos puts its ``warnings``. A response hook on the session keeps each
-response for the thread that sent it, so the warnings are read from the same response, and
-raises for an HTTP error status so the status code is available to decide on a retry.
+envelope, where Thanos puts its ``warnings``. So a response hook on the session keeps each
+response for the thread that sent it, and the warnings are read from that response. The
+hook also raises for an HTTP error status, which makes the status code available to decide
+on a retry.
 
 A 5xx response, a timeout or a connection error is retried with exponential backoff; a 4xx
 response never is. Every error message goes through ``Secrets.redact``.
@@ -22,6 +23,7 @@ from typing import Any
 import pandas as pd
 import requests
 from prometheus_api_client import PrometheusConnect
+from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
 from forecaster.errors import ConfigError, DataError, PeakcastError, TransientError
@@ -58,9 +60,15 @@ class RangeResponse:
 
 @dataclass(frozen=True)
 class _Failure:
-    error: PeakcastError
-    retryable: bool
+    """Reason an attempt failed. A failure with an ``error`` is final, one without is retried."""
+
+    reason: str
+    error: PeakcastError | None = None
     retry_after_seconds: float | None = None
+
+
+def _fails(error: PeakcastError) -> _Failure:
+    return _Failure(str(error), error)
 
 
 class _ResponseCapture:
@@ -82,7 +90,8 @@ class _ResponseCapture:
 
 
 class QueryClient:
-    """Sends range queries to one Thanos or Prometheus URL, at most N at a time.
+    """Sends range queries to one Thanos or Prometheus URL, at most max_concurrent_requests
+    at a time.
 
     ``sleep`` is called with the backoff delay between attempts; tests pass a recorder.
     """
@@ -107,7 +116,7 @@ class QueryClient:
             url=settings.url,
             session=session,
             auth=CredentialAuth(secrets),
-            retry=Retry(total=0, redirect=False, raise_on_status=False),
+            retry=Retry(total=0, read=False, redirect=False, raise_on_status=False),
             timeout=(settings.connect_timeout_seconds, settings.read_timeout_seconds),
         )
         # PrometheusConnect mounts its own adapter; put back the one sized for concurrency.
@@ -119,11 +128,13 @@ class QueryClient:
     def query_range(self, request: RangeRequest) -> RangeResponse:
         """Run ``request``, retrying transient failures; raise a PeakcastError otherwise.
 
-        Raises ConfigError for a rejected query, URL or credentials (4xx, TLS), DataError for
-        a response that is not a Prometheus API answer or a query the server cannot evaluate
-        (422), and TransientError when retries are used up or the server asks to slow down.
+        Raises ConfigError for a rejected query, URL or credentials (4xx, TLS). Raises
+        DataError for a response that is not a Prometheus API response or a query the server
+        cannot evaluate (422). Raises TransientError when retries are used up or the server
+        responds with 429.
         """
         attempts = self._settings.max_retries + 1
+        where = f"Thanos query for {request.description}"
         attempt = 0
         while True:
             attempt += 1
@@ -137,12 +148,12 @@ class QueryClient:
                     raise
                 cause: Exception = error
 
-            if not failure.retryable:
+            if failure.error is not None:
                 raise failure.error from cause
             if attempt >= attempts:
+                plural = "s" if attempt > 1 else ""
                 raise TransientError(
-                    f"Thanos query for {request.description} failed after {attempt} "
-                    f"attempts: {failure.error}",
+                    f"{where} failed after {attempt} attempt{plural}: {failure.reason}",
                     retry_after_seconds=self._backoff(attempt),
                 ) from cause
             delay = self._backoff(attempt, failure.retry_after_seconds)
@@ -151,7 +162,7 @@ class QueryClient:
                 request.description,
                 attempt,
                 attempts,
-                failure.error,
+                failure.reason,
                 delay,
             )
             self._sleep(delay)
@@ -176,34 +187,28 @@ class QueryClient:
         return result, _warnings(response)
 
     def _classify(self, error: Exception, request: RangeRequest) -> _Failure | None:
+        """Map an exception to a failure; None for one this client does not know."""
         where = f"Thanos query for {request.description}"
         if isinstance(error, requests.HTTPError) and error.response is not None:
             return self._status_failure(error.response, request)
         if isinstance(error, requests.exceptions.SSLError):
-            return _Failure(
-                ConfigError(
-                    self._key("ca_file"),
-                    self._settings.url,
-                    "a CA bundle that verifies the server certificate, or "
-                    f"insecure_skip_verify ({self._detail(str(error))})",
-                ),
-                retryable=False,
+            allowed = (
+                "a CA bundle that verifies the server certificate, or insecure_skip_verify "
+                f"({self._detail(str(error))})"
             )
+            return _fails(ConfigError(self._key("ca_file"), self._settings.url, allowed))
         if isinstance(error, requests.Timeout):
-            message = f"{where} timed out: {self._detail(str(error))}"
-            return _Failure(TransientError(message), retryable=True)
+            return _Failure(f"timed out: {self._detail(str(error))}")
         if isinstance(error, requests.ConnectionError):
-            message = f"{where} could not connect: {self._detail(str(error))}"
-            return _Failure(TransientError(message), retryable=True)
-        if isinstance(error, (json.JSONDecodeError, requests.exceptions.JSONDecodeError)):
+            return _Failure(f"connection failed: {self._detail(_connection_reason(error))}")
+        if isinstance(error, requests.exceptions.InvalidJSONError | json.JSONDecodeError):
             message = f"{where}: the response is not JSON; is {self._settings.url} a query API?"
-            return _Failure(DataError(message), retryable=False)
-        if isinstance(error, (KeyError, TypeError)):
+            return _fails(DataError(message))
+        if isinstance(error, KeyError | TypeError):
             message = f"{where}: the response has no data.result; is it a Prometheus API?"
-            return _Failure(DataError(message), retryable=False)
-        if isinstance(error, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema)):
-            failure = ConfigError(self._key("url"), self._settings.url, "a valid http(s) URL")
-            return _Failure(failure, retryable=False)
+            return _fails(DataError(message))
+        if isinstance(error, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
+            return _fails(ConfigError(self._key("url"), self._settings.url, "a valid http(s) URL"))
         return None
 
     def _status_failure(self, response: requests.Response, request: RangeRequest) -> _Failure:
@@ -211,23 +216,23 @@ class QueryClient:
         detail = self._detail(_error_text(response))
         where = f"Thanos query for {request.description}"
         if status >= 500:
-            message = f"{where} failed with HTTP {status}: {detail}"
-            return _Failure(TransientError(message), True, _retry_after(response))
+            return _Failure(f"HTTP {status}: {detail}", retry_after_seconds=_retry_after(response))
         if status == 429:
             retry_after = _retry_after(response) or self._settings.retry_backoff_max_seconds
             message = f"{where} was rate-limited (HTTP 429): {detail}"
-            return _Failure(TransientError(message, retry_after), retryable=False)
+            return _fails(TransientError(message, retry_after))
         if status in (401, 403):
+            key, value = self._credential_setting()
             allowed = f"credentials the server accepts (HTTP {status}: {detail})"
-            return _Failure(ConfigError(self._credential_key(), "<redacted>", allowed), False)
+            return _fails(ConfigError(key, value, allowed))
         if status == 404:
             allowed = f"the base URL of a Prometheus query API (HTTP 404: {detail})"
-            return _Failure(ConfigError(self._key("url"), self._settings.url, allowed), False)
+            return _fails(ConfigError(self._key("url"), self._settings.url, allowed))
         if status == 422:
-            message = f"{where}: the server cannot evaluate the query on this data: {detail}"
-            return _Failure(DataError(message), retryable=False)
+            message = f"{where}: the server cannot evaluate the query (HTTP 422): {detail}"
+            return _fails(DataError(message))
         allowed = f"a query the server accepts (HTTP {status}: {detail})"
-        return _Failure(ConfigError(request.key, request.query, allowed), retryable=False)
+        return _fails(ConfigError(request.key, request.query, allowed))
 
     def _backoff(self, attempt: int, retry_after: float | None = None) -> float:
         settings = self._settings
@@ -245,7 +250,8 @@ class QueryClient:
     def _key(self, field: str) -> str:
         return f"{self._key_prefix}.{field}" if self._key_prefix else field
 
-    def _credential_key(self) -> str:
+    def _credential_setting(self) -> tuple[str, object]:
+        """Return the key and value of the credential setting in use, for a 401 or 403."""
         settings = self._settings
         for field in (
             "bearer_token_file",
@@ -253,9 +259,10 @@ class QueryClient:
             "basic_auth_password_file",
             "basic_auth_password_env",
         ):
-            if getattr(settings, field) is not None:
-                return self._key(field)
-        return self._key("bearer_token_file")
+            value = getattr(settings, field)
+            if value is not None:
+                return self._key(field), str(value)
+        return self._key("bearer_token_file"), None
 
 
 def _warnings(response: requests.Response | None) -> tuple[str, ...]:
@@ -275,6 +282,14 @@ def _error_text(response: requests.Response) -> str:
     if isinstance(envelope, dict) and "error" in envelope:
         return f"{envelope.get('errorType', 'error')}: {envelope['error']}"
     return response.text
+
+
+def _connection_reason(error: requests.ConnectionError) -> str:
+    """Return the underlying reason of a connection error, without the request URL."""
+    inner = error.args[0] if error.args else None
+    if isinstance(inner, MaxRetryError) and inner.reason is not None:
+        return str(inner.reason)
+    return str(error)
 
 
 def _retry_after(response: requests.Response) -> float | None:

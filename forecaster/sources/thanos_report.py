@@ -79,7 +79,7 @@ class FetchReport:
 
     @property
     def partial(self) -> bool:
-        """True when the server reported a partial answer through warnings."""
+        """True when the server reported a partial response through warnings."""
         return bool(self.warnings)
 
     @property
@@ -179,7 +179,7 @@ class ThanosMissingDataError(MissingDataError):
 
 
 class ThanosPartialDataError(PartialDataError):
-    """The server answered with warnings, so stores or samples may be missing anywhere."""
+    """The server responded with warnings, so stores or samples may be missing anywhere."""
 
     def __init__(self, message: str, report: FetchReport) -> None:
         self.report = report

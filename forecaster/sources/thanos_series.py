@@ -93,7 +93,8 @@ def place_chunk(
         if not pairs:
             continue
         times_ms = np.rint(np.array([pair[0] for pair in pairs], dtype=float) * 1000)
-        values = np.array([pair[1] for pair in pairs]).astype(float)
+        # float() reads the API's "NaN", "+Inf" and "-Inf" strings.
+        values = np.array([float(pair[1]) for pair in pairs], dtype=float)
         offsets = times_ms.astype(np.int64) - chunk_start_ms
         positions = offsets // step_ms
         valid = (offsets % step_ms == 0) & (positions >= 0) & (positions < chunk.points)

@@ -1,15 +1,19 @@
 """Find grid points that only repeat an old sample of a series that stopped.
 
-After a series stops without a staleness marker (an exporter crash, a Prometheus restart,
-data from a sidecar or receiver), the server keeps returning its last sample for the
+A series can stop without a staleness marker: an exporter crash, a Prometheus restart, or
+data from a sidecar or receiver. The server then keeps returning its last sample for the
 lookback delta (5 min by default), and a rate() keeps returning values for its range. A dead
-source then looks like a flat, healthy metric.
+source looks like a flat, healthy metric.
 
 The check runs at the end of every run of values (before a gap, and at the end of the
 grid). For each vector selector of the query it asks the server for
 ``max by (<labels of the result>) (timestamp(<selector>))`` over that window: the time of
 the newest real sample behind each grid point. A point whose newest sample is at least the
-threshold old, or that has no sample behind it, is stale and becomes missing.
+threshold old is stale and becomes missing. So is a point with no sample behind it at all,
+where that can be told apart from sparse data (raw resolution, scrapes within the lookback).
+
+NOTE: a selector is probed without its ``offset`` or ``@`` modifier, so a query that reads
+shifted data is judged by the freshness of the current data.
 """
 
 from __future__ import annotations
@@ -105,7 +109,7 @@ def newest_sample_times(
 ) -> dict[LabelSet, np.ndarray]:
     """Return, per result series, the newest sample time (epoch seconds) at each window point.
 
-    ``probe_results`` holds one probe response per selector; the newest time over all
+    ``probe_results`` contains one probe response per selector. The newest time over all
     selectors counts, so a query that reads several metrics is stale only when all of them
     stopped. A result series whose labels match no probe series gets the newest time of
     any probe series. NaN means no sample within the lookback.
@@ -127,11 +131,17 @@ def stale_positions(
     values: np.ndarray,
     grid_seconds: np.ndarray,
     threshold_seconds: np.ndarray,
+    unknown_is_stale: np.ndarray,
 ) -> np.ndarray:
-    """Return a mask of window points that hold a value but no fresh sample behind it."""
+    """Return a mask of window points that have a value but no fresh sample behind it.
+
+    ``unknown_is_stale`` says, per point, whether a point without any sample time counts as
+    stale or is left alone.
+    """
     with np.errstate(invalid="ignore"):
         old = (grid_seconds - newest) >= threshold_seconds
-    return ~np.isnan(values) & (np.isnan(newest) | old)
+    unknown = np.isnan(newest) & unknown_is_stale
+    return ~np.isnan(values) & (unknown | old)
 
 
 def _group(labels: dict[str, str], names: Sequence[str]) -> tuple[str, ...]:

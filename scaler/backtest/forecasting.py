@@ -1,7 +1,7 @@
 """The forecast schedule of a replay: refit on ``forecast.refit_interval_seconds``, else update.
 
-The engine is anything with the ``forecaster.engine`` contract; it is passed in, so tests can use
-a small stand-in and the backtest does not import the engine until it runs.
+The engine is anything with the ``forecaster.engine`` contract. It is passed in, so tests can use
+a small stand-in, and the backtest imports the real engine only when it runs.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class FittedForecaster(Protocol):
 
 
 class ForecastEngine(Protocol):
-    """Fits one series; the expensive, scheduled step."""
+    """A forecast engine: it fits one series, the expensive, scheduled step."""
 
     def fit(self, history: History) -> FittedForecaster: ...
 
@@ -50,7 +50,7 @@ def horizon_steps(settings: ForecastSettings) -> int:
 
 
 class ForecastSchedule:
-    """Keeps one fitted forecaster per workload; refits when due and updates otherwise."""
+    """One fitted forecaster per workload, refitted when due and updated otherwise."""
 
     def __init__(self, settings: Settings, engine: ForecastEngine) -> None:
         self._settings = settings

@@ -56,7 +56,7 @@ class PeakWindow:
 
 @dataclass(frozen=True)
 class RunMetrics:
-    """All metrics of one policy's run; totals sum workloads and pools."""
+    """All metrics of one policy's run. The totals sum workloads and pools."""
 
     workloads: Mapping[str, WorkloadMetrics]
     pools: Mapping[str, PoolMetrics]
@@ -190,7 +190,7 @@ def _window_shortfall(
 
 
 def total_demand_gpus(demand_gpus: Mapping[str, FloatArray]) -> FloatArray:
-    """Sum demand over workloads per minute; NaN only where every workload is missing."""
+    """Sum demand over workloads per minute, with NaN only where every workload is missing."""
     stacked = np.vstack(list(demand_gpus.values()))
     total = np.nansum(stacked, axis=0)
     return np.where(np.all(np.isnan(stacked), axis=0), np.nan, total)

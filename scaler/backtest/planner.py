@@ -27,9 +27,9 @@ logger = logging.getLogger(__name__)
 
 
 class PeakcastPlanner:
-    """Forecasts on replan, decides floors on each cycle, and carries floors and policy state.
+    """A replayed controller: forecasts on replan, decides floors each cycle, keeps the state.
 
-    Floors start unknown; after each cycle they are what the cycle decided, as if every
+    Floors start unknown. After each cycle they are what the cycle decided, as if every
     decision had been applied. With ``keep_forecasts`` every replan's forecasts are kept.
     """
 
@@ -64,7 +64,9 @@ class PeakcastPlanner:
         except DataError as error:
             self.requirements = None
             self.forecast_problem = f"the forecast failed: {error}"
-            logger.log(self.log_level, "replan at %s: %s; floors hold", now.isoformat(), error)
+            logger.log(
+                self.log_level, "replan at %s failed, so floors hold: %s", now.isoformat(), error
+            )
             return
         self.requirements = requirements_from_forecasts(self._settings, self._fleet, forecasts)
         self.forecast_problem = None

@@ -66,7 +66,7 @@ class PolicySeries:
 
 @dataclass(frozen=True)
 class PolicyRun:
-    """One policy's metrics and series; ``rule_counts`` counts peakcast's floor rules."""
+    """One policy's metrics and series. ``rule_counts`` counts peakcast's floor rules."""
 
     name: str
     metrics: RunMetrics
@@ -78,8 +78,8 @@ class PolicyRun:
 class BacktestResult:
     """Every policy's run on one trace, plus what plots need.
 
-    ``demand_gpus`` is the per-minute demand in GPUs at the SLO (float32, NaN where missing),
-    ``forecasts`` holds peakcast's forecasts, one mapping per replan, and ``peak_windows``
+    ``demand_gpus`` is the per-minute demand in GPUs at the SLO (float32, NaN where missing).
+    ``forecasts`` contains peakcast's forecasts, one mapping per replan. ``peak_windows`` are
     the high-demand spans that ``RunMetrics.window_shortfall_gpu_minutes`` follows.
     """
 
@@ -193,7 +193,7 @@ def _check_horizon(settings: Settings) -> None:
 
 
 class _PolicyRunner:
-    """Steps one policy over the simulated minutes, simulates it and measures it."""
+    """Runner of one policy: steps it over the simulated minutes, simulates and measures it."""
 
     def __init__(
         self,

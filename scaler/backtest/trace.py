@@ -32,7 +32,7 @@ def visible_cutoff(now: pd.Timestamp, step: pd.Timedelta) -> pd.Timestamp:
 
 
 def to_minutes(history: History, start: pd.Timestamp, minutes: int) -> FloatArray:
-    """Expand ``history`` onto ``minutes`` minutes from ``start``; NaN where it has no value."""
+    """Expand ``history`` onto ``minutes`` minutes from ``start`` (NaN where it has no value)."""
     grid_ns = start.as_unit("ns").value + np.arange(minutes, dtype=np.int64) * MINUTE.value
     values = history.values.to_numpy(dtype=np.float64, na_value=np.nan)
     if len(values) == 0:
@@ -69,7 +69,7 @@ class _SampleIndex:
 
     def position(self, at: pd.Timestamp) -> int:
         """Return how many grid points lie at or before ``at``, within [0, size]."""
-        offset = at.as_unit("ns").value - self.start_ns
+        offset = at.value - self.start_ns
         return int(min(max(offset // self.step.value + 1, 0), self.size))
 
 
@@ -134,7 +134,7 @@ def build_trace(settings: Settings, histories: Mapping[str, History]) -> Trace:
 
 
 class TraceView:
-    """What policies may read of a trace: nothing after the current minute."""
+    """Read access to a trace for policies, which returns nothing after the current minute."""
 
     def __init__(self, trace: Trace, settings: Settings) -> None:
         self._trace = trace

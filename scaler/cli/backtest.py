@@ -19,11 +19,17 @@ from scaler.cli.common import (
     LogFormatOption,
     VerboseOption,
     console,
+    error_console,
     reports_errors,
     setup,
 )
 from scaler.histories import HistoryLoader, trace_span
+from scaler.report.from_backtest import backtest_report
+from scaler.report.output import STDOUT, check_format, render, write
 from scaler.settings import Settings
+
+# Formats of the result on standard output: the rich table, or the whole report as text.
+STDOUT_FORMATS = ("table", "markdown", "json")
 
 
 @reports_errors
@@ -36,6 +42,18 @@ def backtest(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Also write the metrics per policy to this .json file."
     ),
+    html: Path | None = typer.Option(
+        None,
+        "--html",
+        help="Also write the full report (plots, tables, capacity plan) to this HTML file.",
+    ),
+    fmt: str = typer.Option(
+        "table",
+        "--format",
+        "-f",
+        help="What is printed on standard output: the table, or the full report as markdown "
+        "or json.",
+    ),
     config: Path | None = ConfigOption,
     verbose: int = VerboseOption,
     log_format: str = LogFormatOption,
@@ -44,6 +62,7 @@ def backtest(
     policies in the provisioning simulator, and compare under-provisioning, GPU-hours and cost.
     """
     settings = setup(config, verbose, log_format)
+    check_format(fmt, allowed=STDOUT_FORMATS)
     names = [name.strip() for name in policies.split(",") if name.strip()]
     unknown = [name for name in names if name not in policy_names()]
     if unknown or not names:
@@ -67,7 +86,8 @@ def backtest(
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TimeRemainingColumn(),
-        console=console,
+        # Keep standard output clean when the report is printed there.
+        console=console if fmt == "table" else error_console,
         transient=True,
     ) as progress:
         task = progress.add_task("simulating", total=None)
@@ -78,10 +98,23 @@ def backtest(
         result = run_backtest(settings, histories, names, progress=tick)
     elapsed = time.perf_counter() - began
 
-    print_summary(result, settings, elapsed)
+    ui = console if fmt == "table" else error_console
+    if fmt == "table":
+        print_summary(result, settings, elapsed)
     if output is not None:
         output.write_text(json.dumps(summary_records(result), indent=2) + "\n", encoding="utf-8")
-        console.print(f"wrote {output}")
+        ui.print(f"wrote {output}")
+    if html is None and fmt == "table":
+        return
+    with ui.status("rendering the report..."):
+        source = str(config) if config is not None else "embedded config/peakcast.yaml"
+        built = backtest_report(settings, result, source=source, wall_seconds=elapsed)
+        if html is not None:
+            write(render(built, "html"), html)
+    if html is not None:
+        ui.print(f"wrote {html}")
+    if fmt != "table":
+        write(render(built, fmt), STDOUT)
 
 
 def summary_records(result: BacktestResult) -> list[dict[str, object]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from scaler.cli import backtest, forecast, plan, validate
+from scaler.cli import backtest, forecast, plan, report, run, validate
 
 app = typer.Typer(
     name="peakcast",
@@ -19,6 +19,8 @@ app.command("validate-config")(validate.validate_config)
 app.command("forecast")(forecast.forecast)
 app.command("plan")(plan.plan)
 app.command("backtest")(backtest.backtest)
+app.command("run")(run.run)
+app.command("report")(report.report)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from rich.table import Table
 from scaler.actuators.base import ApplyResult
 from scaler.actuators.dry_run import DryRunActuator
 from scaler.cli.common import (
+    EXIT_TRANSIENT,
     ConfigOption,
     LogFormatOption,
     VerboseOption,
@@ -31,6 +32,21 @@ def plan(
         help="Plan as of this time (ISO 8601; without an offset it is read in the config's "
         "timezone). Default: the end of a CSV trace, or now for Thanos.",
     ),
+    apply: bool = typer.Option(
+        False,
+        "--apply",
+        help="Write the floors to the cluster (server-side apply, field manager 'peakcast'). "
+        "With 'dry_run: true' in the config the writes are sent as server-side dry runs: "
+        "validated by the API server, never stored.",
+    ),
+    kubeconfig: Path | None = typer.Option(
+        None,
+        "--kubeconfig",
+        help="Kubeconfig file for --apply; overrides kubernetes.kubeconfig_path.",
+    ),
+    context: str | None = typer.Option(
+        None, "--context", help="Kubeconfig context for --apply; overrides kubernetes.context."
+    ),
     config: Path | None = ConfigOption,
     verbose: int = VerboseOption,
     log_format: str = LogFormatOption,
@@ -40,9 +56,17 @@ def plan(
     On a trace (no cluster), the current floors are not read from a cluster: they come from
     replaying peakcast's policy over the trace up to --at, so the stabilisation window and the
     scale-down step have their history. Each floor is printed with the forecast quantile behind
-    it and the rule that set it. Nothing is written.
+    it and the rule that set it. Nothing is written unless --apply is given.
     """
     settings = setup(config, verbose, log_format)
+    if kubeconfig is not None or context is not None:
+        overrides = {
+            key: value
+            for key, value in (("kubeconfig_path", kubeconfig), ("context", context))
+            if value is not None
+        }
+        kubernetes = settings.kubernetes.model_copy(update=overrides)
+        settings = settings.model_copy(update={"kubernetes": kubernetes})
     loader = HistoryLoader(settings)
     workloads = list(settings.workloads)
     at_time = resolve_at(at, settings, loader, workloads)
@@ -52,7 +76,18 @@ def plan(
         decision = plan_at(settings, histories, at_time)
 
     print_decision(decision)
-    print_results(DryRunActuator(settings).apply(decision))
+    if not apply:
+        print_results(DryRunActuator(settings).apply(decision))
+        return
+
+    # Imported here so that dry-run planning never loads the Kubernetes client.
+    from scaler.kube.registry import build_actuator
+
+    actuator = build_actuator(settings, dry_run=settings.dry_run)
+    results = actuator.apply(decision)
+    print_results(results)
+    if any(result.status == "failed" for result in results):
+        raise typer.Exit(EXIT_TRANSIENT)
 
 
 def print_decision(decision: CycleDecision) -> None:

@@ -7,7 +7,7 @@ Placement rules:
 
 - A workload's replicas go to its static pools first, then to its burst pools in the order the
   workload lists them.
-- A static pool has a fixed size of ``max_nodes`` nodes. A burst pool holds at most ``max_nodes``
+- A static pool has a fixed size of ``max_nodes`` nodes. A burst pool has at most ``max_nodes``
   nodes, and its node requirement is clamped to ``[min_nodes, max_nodes]``.
 - Workloads that share a pool are placed in configuration order, so an earlier workload's
   replicas take precedence, as pod priority would give them.
@@ -41,7 +41,7 @@ def replicas_for_demand(demand: npt.ArrayLike, capacity: CapacityModel) -> IntAr
     """Convert demand to replicas: ceil(demand / (throughput x target utilisation)), clamped.
 
     The result lies in ``[min_replicas, max_replicas]``. ``demand`` must be finite and not
-    negative; missing demand is the caller's to handle (a policy holds instead).
+    negative, because missing demand is the caller's to handle (the policy holds the floor).
     """
     values = np.asarray(demand, dtype=np.float64)
     if not np.all(np.isfinite(values)) or np.any(values < 0):
@@ -55,7 +55,7 @@ def replicas_for_demand(demand: npt.ArrayLike, capacity: CapacityModel) -> IntAr
 
 
 def replicas_for_value(demand: float, capacity: CapacityModel) -> int:
-    """Convert one demand value to replicas; the scalar fast path of ``replicas_for_demand``."""
+    """Convert one demand value to replicas (the scalar fast path of ``replicas_for_demand``)."""
     if not math.isfinite(demand) or demand < 0:
         raise ValueError(
             f"demand must be finite and not negative, got {demand}; handle missing samples "
@@ -70,7 +70,7 @@ def demand_in_gpus(demand: npt.ArrayLike, capacity: CapacityModel) -> FloatArray
     """Convert demand to the GPUs that serve it at the SLO: demand / throughput x GPUs/replica.
 
     This is capacity at full SLO throughput, not at target utilisation, so it measures what is
-    really needed; NaN stays NaN.
+    really needed. NaN stays NaN.
     """
     values = np.asarray(demand, dtype=np.float64)
     return values / capacity.throughput_per_replica * capacity.gpus_per_replica
@@ -93,7 +93,7 @@ def nodes_for_replicas(replicas: npt.ArrayLike, per_node: int) -> IntArray:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where replicas went: per pool the slot units and nodes used, per workload what is left.
+    """Placed replicas per workload and pool, slot units and nodes used per pool, and leftovers.
 
     ``nodes`` is the node requirement per pool: ceil(used units / units per node), clamped to
     ``[min_nodes, max_nodes]`` for burst pools and equal to the fixed size for static pools.
@@ -173,11 +173,11 @@ class Fleet:
             remaining = np.asarray(replicas[workload_name], dtype=np.int64)
             for pool_name in self.pool_order[workload_name]:
                 units = self.units_per_replica[workload_name, pool_name]
-                taken = np.minimum(remaining, free[pool_name] // units)
-                free[pool_name] = free[pool_name] - taken * units
-                used[pool_name] = used[pool_name] + taken * units
-                placed[workload_name, pool_name] = taken
-                remaining = remaining - taken
+                fitting = np.minimum(remaining, free[pool_name] // units)
+                free[pool_name] = free[pool_name] - fitting * units
+                used[pool_name] = used[pool_name] + fitting * units
+                placed[workload_name, pool_name] = fitting
+                remaining = remaining - fitting
             unplaced[workload_name] = remaining
 
         nodes = {name: self._nodes_needed(name, units) for name, units in used.items()}

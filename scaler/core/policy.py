@@ -6,10 +6,11 @@ must remember between cycles comes in and goes out as a ``PolicyState``.
 Rules, in the order they apply to one floor:
 
 1. A static pool keeps its fixed size (``max_nodes``).
-2. Missing data: while a workload's data is unusable (see ``assess_data``), its floor and the
-   floors of its pools are held at their current value. Once data has been missing for
-   ``policy.missing_data_hold_seconds``, a pool rises to its ``safe_min_nodes`` when that is
-   above the current floor. A floor is never lowered because data is missing.
+2. Missing data: while a workload's data is unusable (see ``assess_data``) or no forecast
+   covers now, its floor and the floors of its pools are held at their current value. Once
+   this has lasted ``policy.missing_data_hold_seconds``, a pool rises to its
+   ``safe_min_nodes`` when that is above the current floor. Missing data never lowers a floor
+   (only a configured maximum can, through rule 4).
 3. Otherwise the requirement is the maximum over the lead window, clamped to the bounds, and
    recorded. Scale-up is immediate. Scale-down goes no lower than the highest recommendation
    recorded within ``policy.stabilization_window_seconds`` (as the HPA's scale-down
@@ -24,7 +25,6 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from forecaster.history import History
@@ -54,7 +54,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Floors:
-    """Floors held now: nodes per pool and replicas per workload; an absent name is unknown."""
+    """Floors held now: nodes per pool and replicas per workload. An absent name is unknown."""
 
     pools: Mapping[str, int] = field(default_factory=dict)
     workloads: Mapping[str, int] = field(default_factory=dict)
@@ -80,9 +80,10 @@ class Recommendation:
 class PolicyState:
     """What the policy remembers between cycles.
 
-    ``recommendations`` is keyed by ``"pool/<name>"`` or ``"workload/<name>"`` and holds the
-    recommendations of the stabilisation window, oldest first. ``missing_since`` holds, per
-    workload whose data is unusable, when it became unusable.
+    ``recommendations`` is keyed by ``"pool/<name>"`` or ``"workload/<name>"`` and contains the
+    recommendations of the stabilisation window, oldest first. ``missing_since`` maps each
+    workload whose floors are held (unusable data, or no forecast covering now) to the time
+    the hold began.
     """
 
     recommendations: Mapping[str, tuple[Recommendation, ...]] = field(default_factory=dict)
@@ -170,12 +171,12 @@ def decide(
 ) -> PolicyResult:
     """Decide the node floor of every pool and the replica floor of every workload at ``now``.
 
-    ``requirements`` is None when no forecast is available; every floor then holds. A workload
+    ``requirements`` is None when no forecast is available, and every floor then holds. A workload
     without a ``DataStatus`` in ``data`` counts as having unusable data. Each floor decision is
     logged once at ``log_level`` (INFO in real cycles, DEBUG in backtests).
     """
-    missing_since = _update_missing(now, data, state.missing_since, settings)
     missing = _missing_reasons(now, requirements, data, settings)
+    missing_since = {name: state.missing_since.get(name, now) for name in missing}
     recommendations = dict(state.recommendations)
     context = _Context(now, requirements, settings, missing, missing_since, recommendations)
 
@@ -201,20 +202,6 @@ def decide(
         )
     new_state = PolicyState(recommendations=recommendations, missing_since=missing_since)
     return PolicyResult(decision=decision, state=new_state)
-
-
-def _update_missing(
-    now: pd.Timestamp,
-    data: Sequence[DataStatus],
-    previous: Mapping[str, pd.Timestamp],
-    settings: Settings,
-) -> dict[str, pd.Timestamp]:
-    usable = {status.workload for status in data if status.usable}
-    since: dict[str, pd.Timestamp] = {}
-    for workload in settings.workloads:
-        if workload.name not in usable:
-            since[workload.name] = previous.get(workload.name, now)
-    return since
 
 
 def _missing_reasons(
@@ -279,7 +266,7 @@ class _Context:
         requirements = self._requirements()
         lead = pool_lead_seconds(self.settings, name)
         peak = requirements.window_peak(requirements.nodes[name], self.now, lead)
-        if peak is None:  # excluded by _missing_reasons; kept for a clear error
+        if peak is None:  # _missing_reasons turns this case into a hold
             raise ValueError(f"pool {name!r}: the requirement schedule ends before {self.now}")
         value = None
         if len(workloads) == 1:
@@ -291,7 +278,8 @@ class _Context:
         return self._forecast_floor("pool", name, current, bounds, peak, needed, value)
 
     def workload_floor(self, name: str, current: int | None) -> FloorDecision:
-        capacity = self.settings.workload(name).capacity
+        workload = self.settings.workload(name)
+        capacity = workload.capacity
         bounds = _Bounds(
             capacity.min_replicas,
             capacity.max_replicas,
@@ -304,11 +292,11 @@ class _Context:
         requirements = self._requirements()
         lead = workload_lead_seconds(self.settings, name)
         peak = requirements.window_peak(requirements.replicas[name], self.now, lead)
-        if peak is None:  # excluded by _missing_reasons; kept for a clear error
+        if peak is None:  # _missing_reasons turns this case into a hold
             raise ValueError(f"workload {name!r}: the requirement schedule ends before {self.now}")
         value = float(requirements.demand[name][peak.row])
         needed = (
-            f"the P{requirements.level * 100:g} forecast of {value:.4g} at "
+            f"the P{requirements.level * 100:g} forecast of {value:.4g} {workload.demand.unit} at "
             f"{requirements.time_of(peak.row).isoformat()} needs {peak.value} replicas within "
             f"the next {lead} s (workload start)"
         )
@@ -318,7 +306,7 @@ class _Context:
         return self._forecast_floor("workload", name, current, bounds, peak, needed, value)
 
     def _requirements(self) -> Requirements:
-        if self.requirements is None:  # excluded by _missing_reasons; kept for a clear error
+        if self.requirements is None:  # _missing_reasons turns this case into a hold
             raise ValueError("no requirement schedule, so no floor can follow the forecast")
         return self.requirements
 
@@ -377,16 +365,23 @@ class _Context:
         )
 
     def _record(self, key: str, value: int) -> int:
-        """Record ``value`` at now, drop entries older than the window, return the window max."""
+        """Record ``value`` at now, drop entries older than the window, return the window max.
+
+        Entries are kept oldest first, so expired ones are dropped from the front. An entry
+        already recorded at now (a cycle run twice) is replaced.
+        """
         window = pd.Timedelta(seconds=self.settings.policy.stabilization_window_seconds)
-        kept = tuple(
-            entry
-            for entry in self.recommendations.get(key, ())
-            if self.now - entry.at < window and entry.at < self.now
-        )
-        kept += (Recommendation(self.now, value),)
-        self.recommendations[key] = kept
-        return int(np.max([entry.value for entry in kept]))
+        oldest_kept = self.now - window
+        entries = self.recommendations.get(key, ())
+        first = 0
+        while first < len(entries) and entries[first].at <= oldest_kept:
+            first += 1
+        last = len(entries)
+        while last > first and entries[last - 1].at >= self.now:
+            last -= 1
+        in_window = (*entries[first:last], Recommendation(self.now, value))
+        self.recommendations[key] = in_window
+        return max(entry.value for entry in in_window)
 
     def _hold(
         self,
@@ -395,7 +390,7 @@ class _Context:
         current: int | None,
         bounds: _Bounds,
         since: pd.Timestamp,
-        why: str,
+        cause: str,
         *,
         safe_floor: int | None = None,
     ) -> FloorDecision:
@@ -408,17 +403,19 @@ class _Context:
             desired = safe_floor if safe_floor is not None else bounds.lower
             rule = RULE_SAFE_FLOOR if safe_floor is not None else RULE_MISSING_DATA_HOLD
             reason = (
-                f"data is missing ({why}) and the current floor is unknown; set {desired} {unit}"
+                f"data is missing ({cause}) and the current floor is unknown; set {desired} {unit}"
             )
         elif expired and safe_floor is not None and safe_floor > current:
             desired, rule = safe_floor, RULE_SAFE_FLOOR
             reason = (
-                f"data has been missing for {held_for:.0f} s ({why}); raised to the safe floor "
+                f"data has been missing for {held_for:.0f} s ({cause}); raised to the safe floor "
                 f"of {safe_floor} {unit}"
             )
         else:
             desired, rule = current, RULE_MISSING_DATA_HOLD
-            reason = f"data is missing since {since.isoformat()} ({why}); holding {current} {unit}"
+            reason = (
+                f"data is missing since {since.isoformat()} ({cause}); holding {current} {unit}"
+            )
             if expired and safe_floor is not None:
                 reason += (
                     f"; the safe floor of {safe_floor} is not above it, and missing data never "

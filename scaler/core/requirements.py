@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -58,8 +59,8 @@ class WindowPeak:
 class Requirements:
     """Replicas per workload and nodes per pool for every step of a forecast horizon.
 
-    ``demand`` holds the forecast quantile (demand's unit) behind each row; ``unplaced`` the
-    replicas that did not fit under the pools' max_nodes.
+    ``demand`` is the forecast quantile (in the demand's unit) behind each row, and ``unplaced``
+    counts the replicas that did not fit under the pools' max_nodes.
     """
 
     start: pd.Timestamp
@@ -70,11 +71,11 @@ class Requirements:
     nodes: Mapping[str, IntArray]
     unplaced: Mapping[str, IntArray]
 
-    @property
+    @cached_property
     def rows(self) -> int:
         return len(next(iter(self.replicas.values())))
 
-    @property
+    @cached_property
     def end(self) -> pd.Timestamp:
         """End (exclusive) of the last row."""
         return self.start + self.rows * self.step
@@ -98,14 +99,13 @@ class Requirements:
         """
         if not self.covers(now):
             return None
-        end = now + pd.Timedelta(seconds=lead_seconds)
         step_ns = self.step.value
-        offset_start = (now - self.start).value
-        offset_end = (end - self.start).value
+        offset_start = now.value - self.start.value
+        offset_end = offset_start + lead_seconds * 1_000_000_000
         first = max(0, offset_start // step_ns)
         last = min(self.rows - 1, max(0, offset_end // step_ns))
-        window = values[first : last + 1]
-        row = first + int(np.argmax(window))
+        row = first + int(values[first : last + 1].argmax())
+        end = now + pd.Timedelta(seconds=lead_seconds)
         return WindowPeak(value=int(values[row]), row=row, start=now, end=end)
 
 
@@ -131,7 +131,7 @@ def requirements_from_forecasts(
         values = np.asarray(forecast.quantiles[level], dtype=np.float64)
         if not np.all(np.isfinite(values)):
             raise ValueError(
-                f"forecast of workload {workload.name!r} holds non-finite values at level "
+                f"forecast of workload {workload.name!r} contains non-finite values at level "
                 f"{level:g}; the engine must return finite quantiles"
             )
         demand[workload.name] = np.maximum(values, 0.0)

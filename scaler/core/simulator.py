@@ -1,4 +1,4 @@
-"""The provisioning simulator: what a policy's node and replica targets give on a minute clock.
+"""The provisioning simulator: replay a policy's node and replica targets on a minute clock.
 
 Model (docs/SIMULATOR.md states it in full):
 
@@ -128,7 +128,7 @@ class Simulation:
 
 
 def shortfall_gpus(demand_gpus: FloatArray, serving_gpus: npt.ArrayLike) -> FloatArray:
-    """Return max(0, demand - serving) per minute; NaN where demand is missing."""
+    """Return max(0, demand - serving) per minute, or NaN where demand is missing."""
     serving = np.asarray(serving_gpus, dtype=np.float64)
     return np.where(np.isnan(demand_gpus), np.nan, np.maximum(demand_gpus - serving, 0.0))
 

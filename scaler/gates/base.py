@@ -16,8 +16,8 @@ from scaler.settings import WorkloadSettings
 class GateContext:
     """One workload floor about to be raised, with the state of the pools it runs on.
 
-    ``pool_targets`` holds the node count written for each of the workload's pools this cycle
-    (after quota caps and fallbacks); pools that peakcast does not write are absent.
+    ``pool_targets`` contains the node count written for each of the workload's pools this cycle
+    (after quota caps and fallbacks). Pools that peakcast does not write are absent.
     """
 
     workload: WorkloadSettings
@@ -42,5 +42,5 @@ class Gate(Protocol):
     name: str
 
     def evaluate(self, context: GateContext) -> GateResult:
-        """Return pass or hold; a gate that cannot decide holds and says why."""
+        """Return pass or hold. A gate that cannot decide returns hold, with the reason."""
         ...

@@ -1,8 +1,8 @@
 """Gate on a Keptn ``Analysis`` (``metrics.keptn.sh/v1``) run from a configured definition.
 
-Each evaluation looks for the Analysis of this workload, floor and timeframe window; it creates
-one when there is none, then waits up to ``timeout_seconds`` for the Keptn metrics operator to
-set ``status.state: Completed`` and reads ``status.pass``. An Analysis still running when the
+Each evaluation looks for the Analysis of this workload, floor and timeframe window, and creates
+one when there is none. It then waits up to ``timeout_seconds`` for the Keptn metrics operator to
+set ``status.state: Completed``, and reads ``status.pass``. An Analysis still running when the
 wait ends holds the floor, and the next cycle reads the same Analysis again instead of starting
 another. Completed Analyses of older windows are deleted when a new one is created.
 """

@@ -1,4 +1,4 @@
-"""The default gate: every pool written this cycle holds its node target GPU-ready."""
+"""The default gate: every pool written this cycle has its node target in GPU-ready nodes."""
 
 from __future__ import annotations
 

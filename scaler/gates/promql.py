@@ -1,7 +1,7 @@
 """Gate on a PromQL objective evaluated by Thanos Query (or any Prometheus HTTP API).
 
 The query must return exactly one sample. No sample, several series, NaN, a non-success status
-or Thanos ``warnings`` (a partial answer) hold the floor: missing data is never read as a pass.
+or Thanos ``warnings`` (a partial response) hold the floor: missing data is never read as a pass.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class PromqlGate:
             value = self._query(context)
         except _NoSample as error:
             logger.info(
-                "Gate promql holds workload %s/%s: %s",
+                "Gate promql held workload %s/%s: %s",
                 context.workload.namespace,
                 context.workload.name,
                 error,
@@ -96,9 +96,10 @@ def _single_value(payload: Any, http_status: int) -> float:
         error = payload.get("error") if isinstance(payload, dict) else payload
         raise _NoSample(f"query failed with HTTP {http_status}: {error}")
     if payload.get("warnings"):
-        raise _NoSample(f"partial answer, warnings: {'; '.join(payload['warnings'])}")
+        raise _NoSample(f"partial response, warnings: {'; '.join(payload['warnings'])}")
     data = payload.get("data") or {}
     result = data.get("result")
+    samples: list[Any]
     if data.get("resultType") == "scalar":
         samples = [result]
     elif data.get("resultType") == "vector":

@@ -1,8 +1,8 @@
 """``KubeActuator``: apply a cycle's decision to the cluster (the ``Actuator`` protocol).
 
 Pool floors are written first, then workload floors. Raising a workload floor waits for its
-gate; a gate that fails holds that floor (status ``held``) and leaves the node side as written.
-A failure on one floor is reported in its result and never stops the others.
+gate. A gate that does not pass holds that floor (status ``held``), and the node side stays as
+written. An API error on one floor is reported in its result and does not stop the others.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ class KubeActuator:
         if verdict.passed:
             return self._writer.write(request)
         logger.info(
-            "Gate %s holds workload %s/%s at %s replicas (wanted %s): %s",
+            "Gate %s held workload %s/%s at %s replicas (requested %s): %s",
             gate.name,
             workload.namespace,
             workload.name,

@@ -97,8 +97,8 @@ def plan_targets(
 ) -> dict[str, PoolTarget]:
     """Cap each pool by quota and capacity marks, then move the missing GPUs to fallbacks.
 
-    ``available`` holds each pool's GPU-ready plus coming nodes: what a pool held back by a
-    capacity error keeps, so none of its nodes is removed and none is requested.
+    ``available`` contains each pool's GPU-ready plus coming nodes. A pool held back by a
+    capacity error keeps that many, so none of its nodes is removed and none is requested.
     """
     targets = {
         name: _limited(name, nodes, available, pools[name], marks)

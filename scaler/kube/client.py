@@ -1,15 +1,18 @@
 """The one place peakcast talks to the Kubernetes API: client construction and plain-dict calls.
 
-Objects travel as plain dicts, so objects written by other controllers never fail the client's
-typed model validation. Grouped resources (``apps``, ``autoscaling``, CRDs) go through
-``CustomObjectsApi``, whose URL scheme ``/apis/{group}/{version}/...`` serves every group;
-core resources (nodes, pods) go through ``CoreV1Api``. Writes are server-side apply: the
-client's patch methods default to merge patch (custom objects) or strategic merge patch (typed
-APIs), so every apply passes ``_content_type="application/apply-patch+yaml"`` explicitly.
+Responses are read as plain dicts (``_preload_content=False``), so the client's typed models,
+which reject objects that lack a field they require, never see objects of other controllers.
+Grouped resources (``apps``, ``autoscaling``, CRDs) go through ``CustomObjectsApi``, whose URL
+scheme ``/apis/{group}/{version}/...`` serves every group. Core resources (nodes, pods) go
+through ``CoreV1Api``.
 
-API failures become peakcast errors by what the caller does next: ``ApplyConflictError`` and
-``ForbiddenError`` and ``InvalidObjectError`` (reject, report, leave the field alone) or
-``TransientError`` (retry on a later cycle).
+Writes are server-side apply. The client's patch methods default to merge patch (custom
+objects) or strategic merge patch (typed APIs), so every apply passes
+``_content_type="application/apply-patch+yaml"`` explicitly.
+
+API failures become peakcast errors by what the caller does next. ``ApplyConflictError``,
+``ForbiddenError`` and ``InvalidObjectError`` mean reject, report and leave the field alone.
+``TransientError`` means retry on a later cycle.
 """
 
 from __future__ import annotations
@@ -65,8 +68,8 @@ def build_api_client(
 ) -> k8s.ApiClient:
     """Build an ``ApiClient`` from a plain host URL, a kubeconfig file, or in-cluster config.
 
-    ``host`` wins; then an explicit kubeconfig; then the pod's service account when
-    ``KUBERNETES_SERVICE_HOST`` is set; then ``$KUBECONFIG`` or ``~/.kube/config``.
+    The first that is set wins: ``host``, an explicit kubeconfig, the pod's service account
+    (when ``KUBERNETES_SERVICE_HOST`` is set), then ``$KUBECONFIG`` or ``~/.kube/config``.
     """
     configuration = k8s.Configuration()
     try:
@@ -163,9 +166,8 @@ class KubeClient:
         except k8s.ApiException as error:
             raise _translate(error, action, rtype, name, namespace) from error
         except urllib3.exceptions.HTTPError as error:
-            raise TransientError(
-                f"{action} {rtype.kind} {namespace or ''}/{name} failed: {error}"
-            ) from error
+            where = identity({"metadata": {"name": name, "namespace": namespace}})
+            raise TransientError(f"{action} {rtype.kind} {where} failed: {error}") from error
         data = response.data
         return json.loads(data) if data else {}
 
@@ -206,6 +208,7 @@ def _translate(
     status = _status_body(error)
     message = str(status.get("message") or error.reason or "no message")
     text = f"{action} {target} failed with HTTP {error.status}: {message}"
+
     if error.status == 409 and action.startswith("apply"):
         causes = (status.get("details") or {}).get("causes") or []
         managers = sorted(
@@ -219,6 +222,7 @@ def _translate(
         )
         fields = [str(cause.get("field", "")) for cause in causes]
         return ApplyConflictError(text, managers, fields)
+
     if error.status == 404:
         return NotFoundError(text)
     if error.status == 403:
@@ -226,7 +230,8 @@ def _translate(
     if error.status in (400, 422):
         return InvalidObjectError(text)
     if error.status == 409:
-        return TransientError(text, retry_after_seconds=1.0)
+        return TransientError(text, retry_after_seconds=1.0)  # stale resourceVersion
+
     retry_after = (error.headers or {}).get("Retry-After")
     delay = float(retry_after) if retry_after and retry_after.isdigit() else 5.0
     if error.status in (429,) or (error.status or 0) >= 500:

@@ -51,7 +51,8 @@ class EventRecorder:
     def record(self, obj: Obj, event_type: EventType, reason: str, action: str, note: str) -> bool:
         """Create an Event about ``obj``; return False when skipped or when creation failed.
 
-        A failed Event never fails the change it reports: it is logged and dropped.
+        An API error while creating the Event is logged and dropped, so the change it reports
+        still counts as done.
         """
         key = (obj.get("kind", ""), identity(obj), reason)
         if event_type == "Warning":

@@ -5,12 +5,12 @@ from __future__ import annotations
 from scaler.kube.client import KubeClient
 from scaler.kube.floor_owner import deployment_pod_selector, scale_target
 from scaler.kube.objects import Obj, as_int, get_path
-from scaler.kube.resources import HPA
+from scaler.kube.resources import HPA, ResourceType
 
 
 class HPAOwner:
-    rtype = HPA
-    field_path = ("spec", "minReplicas")
+    rtype: ResourceType = HPA
+    field_path: tuple[str, ...] = ("spec", "minReplicas")
 
     def bounded(self, obj: Obj, replicas: int) -> tuple[int, str]:
         high = as_int(get_path(obj, ("spec", "maxReplicas")))

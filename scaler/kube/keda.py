@@ -9,14 +9,14 @@ from __future__ import annotations
 from scaler.kube.client import KubeClient
 from scaler.kube.floor_owner import deployment_pod_selector, scale_target
 from scaler.kube.objects import Obj, as_int, get_path
-from scaler.kube.resources import SCALED_OBJECT
+from scaler.kube.resources import SCALED_OBJECT, ResourceType
 
 DEFAULT_MAX_REPLICA_COUNT = 100  # KEDA's default when spec.maxReplicaCount is unset
 
 
 class ScaledObjectOwner:
-    rtype = SCALED_OBJECT
-    field_path = ("spec", "minReplicaCount")
+    rtype: ResourceType = SCALED_OBJECT
+    field_path: tuple[str, ...] = ("spec", "minReplicaCount")
 
     def bounded(self, obj: Obj, replicas: int) -> tuple[int, str]:
         high = as_int(get_path(obj, ("spec", "maxReplicaCount")))

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from scaler.kube.client import KubeClient
 from scaler.kube.objects import Obj, as_int, get_path
-from scaler.kube.resources import INFERENCE_SERVICE
+from scaler.kube.resources import INFERENCE_SERVICE, ResourceType
 
 ISVC_LABEL = "serving.kserve.io/inferenceservice"  # KServe labels every predictor pod with it
 
 
 class InferenceServiceOwner:
-    rtype = INFERENCE_SERVICE
-    field_path = ("spec", "predictor", "minReplicas")
+    rtype: ResourceType = INFERENCE_SERVICE
+    field_path: tuple[str, ...] = ("spec", "predictor", "minReplicas")
 
     def bounded(self, obj: Obj, replicas: int) -> tuple[int, str]:
         high = as_int(get_path(obj, ("spec", "predictor", "maxReplicas")))

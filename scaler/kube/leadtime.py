@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from scaler.kube.objects import ANNOTATION_PREFIX, condition, get_path, timestamp
+from scaler.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,38 @@ def node_arrival_timeout_seconds(stats: LeadTimeStats, configured_seconds: float
     return max(configured_seconds, ARRIVAL_TIMEOUT_FACTOR * p95)
 
 
+def with_measured_lead_times(
+    settings: Settings, stats: Mapping[tuple[str, str], LeadTimeStats]
+) -> Settings:
+    """Return ``settings`` with each pool's and workload's lead time set from ``stats``.
+
+    ``stats`` is keyed like ``KubeActuator.lead_times()``: ("pool", name) or ("workload",
+    name). A phase with fewer than ``MIN_SAMPLES`` samples keeps its configured value.
+    """
+    empty = LeadTimeStats()
+    pools = [
+        pool.model_copy(
+            update={
+                "node_provisioning_seconds": effective_seconds(
+                    stats.get(("pool", pool.name), empty), pool.node_provisioning_seconds
+                )
+            }
+        )
+        for pool in settings.pools
+    ]
+    workloads = [
+        workload.model_copy(
+            update={
+                "workload_start_seconds": effective_seconds(
+                    stats.get(("workload", workload.name), empty), workload.workload_start_seconds
+                )
+            }
+        )
+        for workload in settings.workloads
+    ]
+    return settings.model_copy(update={"pools": pools, "workloads": workloads})
+
+
 @dataclass(frozen=True)
 class PendingRaise:
     """A raised pool floor whose nodes are not all GPU-ready yet."""
@@ -129,9 +162,9 @@ def node_phase_changes(
 ) -> dict[str, str | None]:
     """Return the annotation changes for the node-provisioning phase of one pool.
 
-    ``raising_to`` is the new floor when this cycle raises it, else None. A pending raise that
-    now has its GPU-ready nodes becomes one sample; a new raise starts a measurement unless one
-    is already running (the first raise is measured to its own target).
+    ``raising_to`` is the new floor when this cycle raises it, else None. A pending raise whose
+    GPU-ready nodes are now there becomes one sample. A new raise starts a measurement unless one
+    is already running, because the first raise is measured to its own target.
     """
     changes: dict[str, str | None] = {}
     pending = PendingRaise.parse(annotations.get(PENDING_RAISE_ANNOTATION))

@@ -1,4 +1,4 @@
-"""What the three node-side modes share: the protocol, the observation, node listing."""
+"""Shared parts of the three node-side modes: the protocol, the observation, node listing."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ class PoolMode(Protocol):
         ...
 
     def field_value(self, nodes: int, observation: PoolObservation) -> tuple[int, str]:
-        """Return the field value that holds ``nodes`` nodes, and a note when it was limited."""
+        """Return the field value for ``nodes`` nodes, and a note when a bound changed it."""
         ...
 
 

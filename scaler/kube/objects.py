@@ -41,13 +41,13 @@ def identity(obj: Mapping[str, Any]) -> str:
     return f"{namespace}/{meta.get('name')}" if namespace else str(meta.get("name"))
 
 
-def annotations(obj: Mapping[str, Any]) -> dict[str, str]:
+def object_annotations(obj: Mapping[str, Any]) -> dict[str, str]:
     return dict(obj.get("metadata", {}).get("annotations") or {})
 
 
 def peakcast_annotations(obj: Mapping[str, Any]) -> dict[str, str]:
     """Return the annotations under ``peakcast.io/``, the only ones peakcast writes."""
-    return {k: v for k, v in annotations(obj).items() if k.startswith(ANNOTATION_PREFIX)}
+    return {k: v for k, v in object_annotations(obj).items() if k.startswith(ANNOTATION_PREFIX)}
 
 
 def as_int(value: Any) -> int | None:

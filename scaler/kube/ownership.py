@@ -1,10 +1,10 @@
 """Find the object that owns a workload's replicas, so its floor is written there and only there.
 
-Order of detection when the config names no target: a KServe InferenceService named like the
-workload, then a KEDA ScaledObject targeting the workload's Deployment, then an HPA targeting it
-(one that KEDA or KServe created is skipped, because they rewrite it), then the Deployment
-itself. A configured target is checked against the same rules: a Deployment whose replicas an
-HPA, ScaledObject or InferenceService owns is rejected with the name of that owner.
+Without a configured target, detection goes in this order: a KServe InferenceService named like
+the workload, then a KEDA ScaledObject targeting the workload's Deployment, then an HPA targeting
+it, then the Deployment itself. An HPA that KEDA or KServe created is skipped, because they
+rewrite it. A configured target is checked against the same rules, so a Deployment whose replicas
+an HPA, ScaledObject or InferenceService owns is rejected with the name of that owner.
 """
 
 from __future__ import annotations

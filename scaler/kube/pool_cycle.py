@@ -46,12 +46,13 @@ class PoolCondition:
 
 @dataclass
 class PoolCycle:
-    """What the node side saw and decided in one cycle; the workload side reads it."""
+    """Node-side observations, targets and conditions of one cycle, read by the workload side."""
 
     observations: dict[str, PoolObservation] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     targets: dict[str, PoolTarget] = field(default_factory=dict)
     conditions: list[PoolCondition] = field(default_factory=list)
+    timed_out: set[str] = field(default_factory=set)  # pools whose requested nodes never came
 
 
 class PoolSide:
@@ -86,7 +87,8 @@ class PoolSide:
         self, cycle: PoolCycle, decisions: Mapping[str, FloorDecision], now: pd.Timestamp
     ) -> None:
         for observation in cycle.observations.values():
-            self._note_errors(observation, now)
+            if self._note_errors(observation, now):
+                cycle.timed_out.add(observation.pool.name)
         desired = {
             name: floor.desired for name, floor in decisions.items() if name in cycle.observations
         }
@@ -126,7 +128,7 @@ class PoolSide:
         target = cycle.targets[floor.name]
         mode = self._modes[floor.name]
         value, note = mode.field_value(target.target, observation)
-        raising_to = target.target
+        raising_to: int | None = target.target
         if observation.current_nodes is not None and target.target <= observation.current_nodes:
             raising_to = None
         changes = node_phase_changes(
@@ -135,6 +137,10 @@ class PoolSide:
             observation.readiness.ready_nodes,
             now,
         )
+        if floor.name in cycle.timed_out:
+            # The timed-out raise is given up, so the next raise after the backoff starts
+            # its own measurement and its own arrival timer.
+            changes[PENDING_RAISE_ANNOTATION] = None
         notes = "; ".join(n for n in [*target.notes, note] if n)
         result = self._writer.write(
             WriteRequest(floor, observation.target, observation.obj, value, changes, notes)
@@ -144,11 +150,12 @@ class PoolSide:
             mode.sync_status(observation, self._dry_run)
         return result
 
-    def _note_errors(self, observation: PoolObservation, now: pd.Timestamp) -> None:
+    def _note_errors(self, observation: PoolObservation, now: pd.Timestamp) -> bool:
+        """Mark the pool unavailable on errors; return True when requested nodes timed out."""
         pool, readiness = observation.pool, observation.readiness
         actuator = pool.actuator
         if actuator is None:
-            return
+            return False
         backoff = actuator.capacity_error_backoff_seconds
         has = readiness.ready_nodes + readiness.coming_nodes
         if readiness.capacity_error:
@@ -158,17 +165,19 @@ class PoolSide:
         annotations = peakcast_annotations(observation.obj or {})
         pending = PendingRaise.parse(annotations.get(PENDING_RAISE_ANNOTATION))
         if pending is None or readiness.present_nodes >= pending.nodes:
-            return
+            return False
         stats = LeadTimeStats.from_annotation(annotations.get(NODE_PROVISIONING_ANNOTATION))
         timeout = node_arrival_timeout_seconds(stats, actuator.node_arrival_timeout_seconds)
         waited = (now - pending.at).total_seconds()
-        if waited > timeout:
-            reason = (
-                f"{pending.nodes - readiness.present_nodes} requested nodes did not register "
-                f"within {timeout:.0f} s"
-            )
-            logger.warning("Pool %s is unavailable: %s", pool.name, reason)
-            self.availability.mark(pool.name, reason, now, backoff)
+        if waited <= timeout:
+            return False
+        reason = (
+            f"{pending.nodes - readiness.present_nodes} requested nodes did not register "
+            f"within {timeout:.0f} s"
+        )
+        logger.warning("Pool %s is unavailable: %s", pool.name, reason)
+        self.availability.mark(pool.name, reason, now, backoff)
+        return True
 
     def _report_limits(self, target: PoolTarget, observation: PoolObservation) -> None:
         if target.limited_by is None or observation.obj is None or self._dry_run:

@@ -39,7 +39,7 @@ QUOTA_ERROR_PATTERNS = ("quota_exceeded", "quotaexceeded", "quota exceeded", "ex
 
 @dataclass(frozen=True)
 class PoolReadiness:
-    """What a pool's nodes and its provisioning object show at one time."""
+    """State of one pool's nodes and provisioning object at one time."""
 
     pool: str
     ready_nodes: int

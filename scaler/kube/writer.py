@@ -145,7 +145,7 @@ class FloorWriter:
             f"{request.current} instead of {request.value}"
         )
         logger.warning(
-            "Field conflict on %s: %s is owned by %s, wanted %s, left at %s",
+            "Field conflict on %s: %s is owned by %s, requested %s, left at %s",
             target.label,
             target.field_text,
             managers,

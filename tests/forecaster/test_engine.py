@@ -181,3 +181,35 @@ def test_fit_update_predict_matches_one_shot_fit() -> None:
 
     assert stale.cutoff == fresh.cutoff
     np.testing.assert_allclose(stale.predict().point, fresh.predict().point, atol=2.0)
+
+
+class FailingModel:
+    """A model whose library fails on the data, as statsmodels may on odd input."""
+
+    name = "holt_winters"
+
+    def __init__(self, **options: object) -> None:
+        pass
+
+    def fit(self, y: pd.Series, context: object) -> None:
+        raise np.linalg.LinAlgError("singular matrix")
+
+
+def test_model_failure_falls_back_with_note(
+    two_weeks: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("forecaster.fitting.get_model", lambda name: FailingModel())
+
+    forecast = ForecastEngine(DAILY).fit(two_weeks).predict()
+
+    assert forecast.model == "simple_exponential_smoothing"
+    assert any("LinAlgError: singular matrix" in note for note in forecast.notes)
+
+
+def test_infinite_step_counts_as_missing(two_weeks: History) -> None:
+    values = two_weeks.values.copy()
+    values.iloc[-1] = np.inf
+
+    steps = ForecastEngine(DAILY).model_steps(History("w", values, two_weeks.step))
+
+    assert np.isnan(steps.iloc[-1])

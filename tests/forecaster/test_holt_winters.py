@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
-from forecaster.errors import InsufficientHistoryError
+from forecaster.errors import ConfigError, InsufficientHistoryError
 from forecaster.models.base import ModelContext
 from forecaster.models.holt_winters import HoltWinters, _smoothing_from
-from forecaster.models.smoothing import forecast, run_filter
+from forecaster.models.multistep import MAX_ORIGINS, candidate_grid, multistep_errors
+from forecaster.models.smoothing import SmoothingParams, SmoothingState, forecast, run_filter
 from tests.forecaster.synthetic import grid
 
 STEP = pd.Timedelta(minutes=30)
@@ -81,7 +82,7 @@ def test_gaps_do_not_reach_the_forecast() -> None:
     assert prediction.min() > 50
 
 
-def test_uses_shortest_season() -> None:
+def test_daily_season_kept_without_weekly_pattern() -> None:
     y = pd.Series(noisy_daily(800), index=grid(800, STEP))
 
     fitted = HoltWinters().fit(y, ModelContext(STEP, (SEASON, 7 * SEASON)))
@@ -110,3 +111,64 @@ def test_no_season_configured_raises() -> None:
 
     with pytest.raises(InsufficientHistoryError, match="seasonal period"):
         HoltWinters().fit(y, ModelContext(STEP, ()))
+
+
+def test_multistep_errors_match_naive_loop() -> None:
+    values = noisy_daily(300)
+    values[[120, 121, 250]] = np.nan
+    initial = SmoothingState(level=100.0, trend=0.5, season=tuple(np.zeros(SEASON)), n_seen=0)
+    grid = candidate_grid(has_trend=True)[[0, 57, 123]]
+    h, first_origin = 10, 100
+
+    fast = multistep_errors(values, initial, grid, True, SEASON, h, first_origin)
+
+    origins = np.unique(np.linspace(first_origin, len(values) - 2, MAX_ORIGINS).astype(int))
+    for row, (alpha, beta, gamma, phi) in enumerate(grid):
+        params = SmoothingParams(alpha, beta, gamma, phi, has_trend=True, season_length=SEASON)
+        errors = []
+        for origin in origins:
+            state, _ = run_filter(params, initial, values[: origin + 1])
+            actual = values[origin + 1 : origin + 1 + h]
+            predicted = forecast(params, state, len(actual))
+            errors.extend((predicted - actual)[np.isfinite(actual)] ** 2)
+        assert fast[row] == pytest.approx(np.mean(errors), rel=1e-9)
+
+
+def test_multistep_beats_likelihood_on_persistent_noise() -> None:
+    """Deviations that last hours push likelihood to copy the level; day-ahead error shows it."""
+    n = 30 * SEASON
+    t = np.arange(n + SEASON)
+    drift = np.zeros(len(t))
+    shocks = np.random.default_rng(8).normal(0, 6, len(t))
+    for i in range(1, len(t)):
+        drift[i] = 0.95 * drift[i - 1] + shocks[i]
+    values = 200 + 60 * np.sin(2 * np.pi * t / SEASON) + drift
+    y = pd.Series(values[:n], index=grid(n, STEP))
+    context = ModelContext(STEP, (SEASON,))
+
+    errors = {}
+    for estimation in ("multistep", "likelihood"):
+        fitted = HoltWinters(estimation=estimation).fit(y, context)  # type: ignore[arg-type]
+        errors[estimation] = np.abs(fitted.predict(SEASON) - values[n:]).mean()
+
+    assert errors["multistep"] < errors["likelihood"]
+
+
+def test_weekly_season_chosen_for_weekday_pattern() -> None:
+    week = 7 * SEASON
+    t = np.arange(4 * week)
+    weekend = ((t // SEASON) % 7 >= 5).astype(float)
+    values = 100 + 40 * np.sin(2 * np.pi * t / SEASON) * (1 - 0.8 * weekend)
+    values = values + np.random.default_rng(2).normal(0, 2, len(t))
+    y = pd.Series(values, index=grid(len(t), STEP))
+
+    best = HoltWinters().fit(y, ModelContext(STEP, (SEASON, week)))
+    shortest = HoltWinters(season_choice="shortest").fit(y, ModelContext(STEP, (SEASON, week)))
+
+    assert best.params.season_length == week
+    assert shortest.params.season_length == SEASON
+
+
+def test_estimated_initialisation_needs_likelihood() -> None:
+    with pytest.raises(ConfigError, match="initialization"):
+        HoltWinters(initialization="estimated")

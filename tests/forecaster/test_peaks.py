@@ -33,7 +33,7 @@ def test_value_equal_to_threshold_is_not_above() -> None:
     assert peak_windows(series([4, 4, 4]), threshold=4, step=STEP) == []
 
 
-def test_window_open_at_the_end_closes_after_last_step() -> None:
+def test_window_at_end_closes_after_last_step() -> None:
     windows = peak_windows(series([1, 9, 9]), threshold=4, step=STEP)
 
     assert windows[0].end == at(3)

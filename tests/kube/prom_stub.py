@@ -1,4 +1,4 @@
-"""A loopback HTTP server that answers ``/api/v1/query`` with a payload the test sets."""
+"""A loopback HTTP server that returns a payload the test sets from ``/api/v1/query``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 
 def vector(*values: float) -> dict[str, Any]:
-    """An instant-query answer with one series per value."""
+    """An instant-query response with one series per value."""
     result = [
         {"metric": {"series": str(i)}, "value": [1_772_438_400, str(v)]}
         for i, v in enumerate(values)
@@ -21,7 +21,7 @@ def vector(*values: float) -> dict[str, Any]:
 
 
 class PromStub:
-    """Holds the next answer and the query parameters of every request."""
+    """The next response and the query parameters of every request."""
 
     def __init__(self) -> None:
         self.payload: dict[str, Any] = vector()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client as k8s
 
+from scaler.config_loader import parse_settings
 from scaler.kube.registry import build_actuator
+from scaler.settings import Settings
 from tests.kube import builders as b
 from tests.kube.prom_stub import PromStub, running_prom_stub, vector
 from tests.servers.fake_kube import FakeKube
@@ -86,7 +89,7 @@ def test_gate_does_not_run_when_lowering(
     seed(fake_kube, gpus_per_node=0)
     actuator = build_actuator(b.settings(), dry_run=False, api_client=kube_api, clock=clock)
 
-    results = actuator.apply(b.decision(pool_nodes=2, replicas=1 + 1 - 1))
+    results = actuator.apply(b.decision(pool_nodes=2, replicas=1))
 
     assert results[1].status == "changed"
     assert hpa_floor(fake_kube) == 1
@@ -101,13 +104,9 @@ PROMQL_GATE = {
 }
 
 
-def promql_settings(url: str) -> Any:
+def promql_settings(url: str) -> Settings:
     raw = b.settings_dict(gate=PROMQL_GATE)
     raw["sources"]["thanos"]["url"] = url
-    from pathlib import Path
-
-    from scaler.config_loader import parse_settings
-
     return parse_settings(raw, Path("."))
 
 

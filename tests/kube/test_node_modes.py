@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
+from forecaster.errors import ConfigError
 from scaler.kube.registry import build_actuator
 from tests.kube import builders as b
 from tests.servers.fake_kube import FakeKube
@@ -155,3 +156,84 @@ def test_field_of_other_manager_is_reported_not_taken(
     assert [e["reason"] for e in warnings] == ["FieldConflict"]
     assert "argocd-controller" in warnings[0]["note"]
     assert all(not e.force for e in fake_kube.requests(verb="apply"))
+
+
+def serving_pod(name: str, node_name: str, gpus: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": b.NAMESPACE, "labels": {"app": "llm"}},
+        "spec": {
+            "nodeName": node_name,
+            "containers": [
+                {"name": "main", "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}
+            ],
+        },
+        "status": {"phase": "Running"},
+    }
+
+
+def test_placeholder_leaves_out_gpus_serving_pods_use(
+    fake_kube: FakeKube, kube_api: k8s.ApiClient, clock: b.FakeClock
+) -> None:
+    seed_cluster(fake_kube, "placeholder", ready_nodes=3)
+    fake_kube.seed(serving_pod("llm-a", "cloud-0", gpus=8))
+    fake_kube.seed(serving_pod("llm-b", "cloud-1", gpus=4))
+    fake_kube.seed(serving_pod("elsewhere", "onprem-0", gpus=8))
+    actuator = build_actuator(
+        b.settings("placeholder"), dry_run=False, api_client=kube_api, clock=clock
+    )
+
+    results = actuator.apply(b.decision(pool_nodes=3, replicas=2))
+
+    # 3 nodes x 8 GPUs = 24; serving pods on the pool use 12; 12 free GPUs = 2 pods of 8.
+    assert results[0].new == 2
+    assert "serving pods already use 12 GPUs" in results[0].message
+
+
+def test_custom_field_in_gpus(
+    fake_kube: FakeKube, kube_api: k8s.ApiClient, clock: b.FakeClock
+) -> None:
+    seed_cluster(fake_kube, "custom_field")
+    settings = b.settings("custom_field", actuator={"unit": "gpus"})
+    actuator = build_actuator(settings, dry_run=False, api_client=kube_api, clock=clock)
+
+    results = actuator.apply(b.decision(pool_nodes=2, replicas=2))
+
+    assert results[0].new == 16
+    assert field(node_side(fake_kube, "custom_field"), ("spec", "replicas")) == 16
+
+
+def test_forbidden_events_do_not_fail_the_change(
+    fake_kube: FakeKube, kube_api: k8s.ApiClient, clock: b.FakeClock
+) -> None:
+    seed_cluster(fake_kube, "gpunodepool")
+    fake_kube.deny("create", "events")
+    actuator = build_actuator(b.settings(), dry_run=False, api_client=kube_api, clock=clock)
+
+    results = actuator.apply(b.decision(pool_nodes=2, replicas=4))
+
+    assert [r.status for r in results] == ["changed", "changed"]
+    assert fake_kube.list("events.k8s.io/v1", "events") == []
+
+
+def test_gpunodepool_status_reports_gpu_ready_nodes(
+    fake_kube: FakeKube, kube_api: k8s.ApiClient, clock: b.FakeClock
+) -> None:
+    seed_cluster(fake_kube, "gpunodepool", ready_nodes=2)
+    actuator = build_actuator(b.settings(), dry_run=False, api_client=kube_api, clock=clock)
+
+    actuator.apply(b.decision(pool_nodes=2, replicas=2))
+
+    pool = node_side(fake_kube, "gpunodepool")
+    assert pool["status"]["gpuReadyNodes"] == 2
+    assert pool["status"]["conditions"][0]["type"] == "Ready"  # the rest of status is kept
+    status_applies = [e for e in fake_kube.requests(verb="apply") if e.subresource == "status"]
+    assert len(status_applies) == 1
+
+
+def test_custom_field_rejects_core_resources() -> None:
+    with pytest.raises(ConfigError) as caught:
+        b.settings("custom_field", actuator={"api_version": "v1", "kind": "ConfigMap"})
+
+    assert "core (v1) resources are not supported" in str(caught.value)

@@ -1,8 +1,9 @@
 """Shared test helpers for the planning core and the backtest: settings, traces, a stand-in engine.
 
-The stand-in engine is a seasonal-naive forecaster on the model step with fixed quantile
-factors. It follows the ``forecaster.engine`` contract closely enough for planning tests and
-records the newest timestamp it was shown, so tests can prove that nothing leaked.
+The stand-in engine is a seasonal-naive forecaster on the model step, never below the newest
+step, with fixed quantile factors. It follows the ``forecaster.engine`` contract closely enough
+for planning tests, and it records the newest timestamp of every history it is given, so tests
+can prove that nothing leaked.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def quantile_factor(level: float) -> float:
 
 
 class StandInFitted:
-    """A fitted seasonal-naive forecaster: the last season of model steps, repeated."""
+    """A fitted seasonal-naive forecaster: the last season of model steps, repeated, never
+    below the newest step."""
 
     def __init__(self, engine: StandInEngine, history: History) -> None:
         self._engine = engine
@@ -40,7 +42,7 @@ class StandInFitted:
         season = min(settings.season_lengths_seconds) // settings.step_seconds
         values = history.values
         if values.notna().sum() == 0:
-            raise InsufficientHistoryError(f"history {history.name!r} holds no sample")
+            raise InsufficientHistoryError(f"history {history.name!r} contains no sample")
         # Model step of each sample, complete steps only (as the engine does).
         index = pd.DatetimeIndex(values.index)
         step_of = index.floor(step)
@@ -53,7 +55,8 @@ class StandInFitted:
         self.step = step
         filled = complete.ffill().fillna(float(np.nanmax(complete.to_numpy())))
         last = filled.to_numpy()[-season:]
-        self._season = np.resize(last, season) if len(last) < season else last
+        # Never below the newest step, so that recent data moves the near-term forecast.
+        self._season = np.maximum(np.resize(last, season), last[-1])
         self._name = history.name
 
     def update(self, history: History) -> StandInFitted:
@@ -73,10 +76,15 @@ class StandInEngine:
     def __init__(self, settings: ForecastSettings) -> None:
         self.settings = settings
         self.seen_until: pd.Timestamp | None = None
+        self.history_ends: list[pd.Timestamp] = []
         self.fits = 0
 
     def observe(self, history: History) -> None:
-        if len(history.values) and (self.seen_until is None or history.end > self.seen_until):
+        """Record the newest timestamp of every history passed to ``fit`` or ``update``."""
+        if len(history.values) == 0:
+            return
+        self.history_ends.append(history.end)
+        if self.seen_until is None or history.end > self.seen_until:
             self.seen_until = history.end
 
     def fit(self, history: History) -> StandInFitted:

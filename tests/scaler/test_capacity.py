@@ -17,7 +17,7 @@ from scaler.core.capacity import (
     replicas_for_value,
     replicas_per_node,
 )
-from scaler.settings import CapacityModel, PoolSettings, WorkloadSettings
+from scaler.settings import CapacityModel
 from tests.scaler.planning_fixtures import settings_from
 
 MODEL = CapacityModel(
@@ -87,7 +87,9 @@ def test_nodes_for_replicas_rounds_up() -> None:
     assert list(nodes_for_replicas([0, 1, 4, 5, 8], 4)) == [0, 1, 1, 2, 2]
 
 
-def _pool(name: str, kind: str, max_nodes: int, min_nodes: int = 0, gpus: int = 8) -> dict[str, Any]:
+def _pool(
+    name: str, kind: str, max_nodes: int, min_nodes: int = 0, gpus: int = 8
+) -> dict[str, Any]:
     return {
         "name": name,
         "kind": kind,
@@ -179,7 +181,11 @@ def test_shared_pool_earlier_workload_placed_first() -> None:
 
 
 def test_shared_static_pool_then_private_burst() -> None:
-    pools = [_pool("onprem", "static", 1), _pool("cloud-a", "burst", 4), _pool("cloud-b", "burst", 4)]
+    pools = [
+        _pool("onprem", "static", 1),
+        _pool("cloud-a", "burst", 4),
+        _pool("cloud-b", "burst", 4),
+    ]
     fleet = _fleet(
         pools,
         [_workload("a", ["cloud-a", "onprem"], 4), _workload("b", ["onprem", "cloud-b"], 4)],
@@ -196,14 +202,18 @@ def test_shared_static_pool_then_private_burst() -> None:
         pytest.param(3, 4, 2, id="three-of-eight-full-nodes"),
     ],
 )
-def test_gpus_per_replica_not_dividing_node(gpus_per_replica: int, replicas: int, nodes: int) -> None:
+def test_gpus_per_replica_not_dividing_node(
+    gpus_per_replica: int, replicas: int, nodes: int
+) -> None:
     fleet = _fleet([_pool("cloud", "burst", 10)], [_workload("llm", ["cloud"], gpus_per_replica)])
     assert _place(fleet, {"llm": replicas})[0] == {"cloud": nodes}
 
 
 def test_available_nodes_cap_placement() -> None:
     fleet = _fleet(HYBRID, [_workload("llm", ["cloud", "onprem"])])
-    placement = fleet.place({"llm": np.array([12, 12])}, {"cloud": np.array([0, 1]), "onprem": np.array([2, 2])})
+    placement = fleet.place(
+        {"llm": np.array([12, 12])}, {"cloud": np.array([0, 1]), "onprem": np.array([2, 2])}
+    )
     assert list(placement.placed_replicas("llm")) == [8, 12]
     assert list(placement.unplaced["llm"]) == [4, 0]
 

@@ -1,8 +1,8 @@
 """A real Prometheus server for tests, with history backfilled through promtool.
 
 The server is the Debian package's ``prometheus`` binary, started by hand on a free
-127.0.0.1 port with its own TSDB folder and a retention of 200 years, so backfilled history
-of any age survives start-up (the default 15 days deletes it). History is written as
+127.0.0.1 port with its own TSDB folder. Its retention is 200 years, so backfilled history
+of any age survives start-up, which the default of 15 days would delete. History is written as
 OpenMetrics and turned into blocks with ``promtool tsdb create-blocks-from openmetrics``
 before the server starts; backfilling a running server restarts it, because Prometheus does
 not load new blocks right away.

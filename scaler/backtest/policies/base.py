@@ -1,7 +1,7 @@
 """The protocol every backtest policy implements, and the helpers policies share.
 
-A policy is stepped once per simulated minute with an ``Observation`` that holds nothing after
-that minute, and returns its targets: a node target per burst pool and a replica target per
+A policy is stepped once per simulated minute with an ``Observation`` that contains nothing
+after that minute, and returns its targets: a node target per burst pool and a replica target per
 workload. Only the oracle is also given the future, through ``PolicyContext.future``.
 """
 
@@ -20,7 +20,7 @@ from scaler.settings import Settings
 
 @dataclass(frozen=True)
 class Targets:
-    """What a policy holds at one minute: nodes per burst pool, replicas per workload."""
+    """The targets of one minute: nodes per burst pool, replicas per workload."""
 
     nodes: Mapping[str, int]
     replicas: Mapping[str, int]
@@ -28,10 +28,10 @@ class Targets:
 
 @dataclass(frozen=True)
 class PolicyContext:
-    """What a policy gets when it is built.
+    """The inputs a policy is built from.
 
     ``warmup`` is the trace as seen at the last warm-up minute. ``future`` is the whole trace
-    and is set only for a policy whose class sets ``sees_future``. ``shared`` holds components
+    and is set only for a policy whose class sets ``sees_future``. ``shared`` contains components
     that several policies of one backtest reuse, such as peakcast's planner.
     """
 

@@ -28,7 +28,7 @@ def fill_forward(values: FloatArray) -> FloatArray:
 
 
 class OraclePolicy:
-    """Holds the max requirement of the actual future demand over each lead window."""
+    """Perfect foresight: the max requirement of the actual demand over each lead window."""
 
     name: ClassVar[str] = "oracle"
     sees_future: ClassVar[bool] = True

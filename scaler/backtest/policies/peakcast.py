@@ -2,9 +2,9 @@
 
 ``peakcast`` is predictive alone: the replica target is the workload floor and the node target
 is the pool floor that the policy decides. ``peakcast+reactive`` is what a cluster runs with the
-HPA still active above the floor: replicas are the larger of the floor and the HPA's
-recommendation, and nodes the larger of the pool floor and what those replicas need (the
-cluster autoscaler's part).
+HPA still active above the floor. Its replicas are the larger of the floor and the HPA's
+recommendation. Its nodes are the larger of the pool floor and the nodes those replicas need
+(the cluster autoscaler's part).
 
 The forecast engine is refitted every ``forecast.refit_interval_seconds``, updated and
 re-predicted every ``backtest.replan_interval_seconds``, and the policy runs every
@@ -26,9 +26,9 @@ _SHARED_KEY = "peakcast_floors"
 
 
 class PeakcastFloors:
-    """Drives the planner minute by minute and records its floors, so they can be read again.
+    """The planner driven minute by minute, with its floors recorded so they can be read again.
 
-    Minutes must be asked for in increasing order the first time; a minute already computed
+    Minutes must be requested in increasing order the first time. A minute already computed
     returns the recorded floors, which only used data up to that minute.
     """
 
@@ -57,7 +57,7 @@ class PeakcastFloors:
             return self._recorded[elapsed]
         if elapsed != len(self._recorded):
             raise ValueError(
-                f"peakcast floors were asked for minute {observation.minute} before minute "
+                f"peakcast floors were requested for minute {observation.minute} before minute "
                 f"{self._first_minute + len(self._recorded)}; step minutes in order"
             )
         targets = self._recorded[-1] if self._recorded else None

@@ -1,6 +1,6 @@
 """The schedule baseline: an hour-of-week profile learned from the warm-up, as cron scalers use.
 
-For each hour of the week the profile holds the highest replica requirement seen in that hour
+For each hour of the week the profile contains the highest replica requirement seen in that hour
 during the warm-up. An hour the warm-up never saw takes the same hour of day, and failing that
 the warm-up's highest requirement. Like a cron schedule written by a careful operator, each
 floor starts its lead time early: replicas look ahead over the workload start phase, nodes over

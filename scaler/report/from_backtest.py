@@ -1,0 +1,195 @@
+"""Fill the report model from a ``BacktestResult``.
+
+The demand plot shows each workload's demand in GPUs with the forecast peakcast used: for every
+model step, the newest forecast made before it, so the band is what the policy planned with.
+The capacity plan is built from the last forecast of the replay.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from forecaster.columns import DS, YHAT
+from forecaster.forecast import Forecast
+from scaler.backtest.metrics import RunMetrics, total_demand_gpus
+from scaler.backtest.runner import BacktestResult
+from scaler.core.capacity import demand_in_gpus
+from scaler.report.capacity_plan import plan_capacity
+from scaler.report.model import (
+    BacktestSection,
+    BacktestWindow,
+    CapacityTrace,
+    DemandView,
+    Report,
+    TargetCheck,
+)
+from scaler.report.settings_view import lead_times, pool_infos, workload_infos
+from scaler.report.summary import backtest_summary
+from scaler.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+REACTIVE = "reactive"
+ORACLE = "oracle"
+PEAKCAST_PREFIX = "peakcast"
+
+
+def backtest_report(
+    settings: Settings,
+    result: BacktestResult,
+    *,
+    source: str,
+    wall_seconds: float | None = None,
+    reserve_quantile: float = 0.9,
+) -> Report:
+    """Build the report of one backtest. ``source`` names the config it ran with."""
+    section = backtest_section(settings, result, wall_seconds)
+    plan = None
+    if result.forecasts:
+        plan = plan_capacity(settings, result.forecasts[-1], reserve_quantile=reserve_quantile)
+    spans = tuple((window.start, window.end) for window in section.windows)
+    demand = tuple(
+        _demand_view(settings, result, workload.name, spans) for workload in settings.workloads
+    )
+    notes = [
+        "Demand in GPUs is the GPUs that serve it at the SLO: demand / throughput_per_replica × "
+        "gpus_per_replica.",
+        "Lead times are the configured constants, because the simulator has no lead-time "
+        "distributions, failed GPU initialisation or stockouts yet.",
+    ]
+    if plan is not None:
+        notes.append(
+            f"The capacity plan uses the last forecast of the replay, made at "
+            f"{plan.cutoff:%Y-%m-%d %H:%M} UTC."
+        )
+    return Report(
+        kind="backtest",
+        title="peakcast backtest",
+        source=source,
+        timezone=settings.timezone,
+        start=section.start,
+        end=section.end,
+        pools=pool_infos(settings),
+        workloads=workload_infos(settings),
+        lead_times=lead_times(settings),
+        demand=demand,
+        summary=backtest_summary(section, plan),
+        plan=plan,
+        backtest=section,
+        notes=tuple(notes),
+    )
+
+
+def backtest_section(
+    settings: Settings, result: BacktestResult, wall_seconds: float | None = None
+) -> BacktestSection:
+    """Collect the metrics, peak windows, target checks and per-minute GPUs of a backtest."""
+    policies = {name: run.metrics for name, run in result.runs.items()}
+    windows = tuple(
+        BacktestWindow(start=w.start, end=w.end, peak_demand_gpus=w.peak_demand_gpus)
+        for w in result.peak_windows
+    )
+    return BacktestSection(
+        start=result.start,
+        minutes=result.minutes,
+        policies=policies,
+        windows=windows,
+        targets=target_checks(policies),
+        capacity=capacity_trace(settings, result),
+        wall_seconds=wall_seconds,
+    )
+
+
+def target_checks(policies: Mapping[str, RunMetrics]) -> tuple[TargetCheck, ...]:
+    """Check every peakcast policy against reactive's shortfall and the oracle's GPU-hours."""
+    reactive = policies.get(REACTIVE)
+    oracle = policies.get(ORACLE)
+    checks = []
+    for name, metrics in policies.items():
+        if not name.startswith(PEAKCAST_PREFIX):
+            continue
+        share = None
+        if reactive is not None:
+            share = _share(metrics.shortfall_gpu_minutes, reactive.shortfall_gpu_minutes)
+        ratio = None
+        if oracle is not None and oracle.gpu_hours > 0:
+            ratio = metrics.gpu_hours / oracle.gpu_hours
+        checks.append(TargetCheck(policy=name, shortfall_share=share, gpu_hours_ratio=ratio))
+    return tuple(checks)
+
+
+def _share(value: float, baseline: float) -> float:
+    """Return ``value / baseline``. A zero baseline gives 0 for a zero value, else infinity."""
+    if baseline > 0:
+        return value / baseline
+    return 0.0 if value <= 0 else math.inf
+
+
+def capacity_trace(settings: Settings, result: BacktestResult) -> CapacityTrace:
+    """Sum each policy's serving and billed GPUs over workloads and pools, per minute."""
+    gpus_per_node = {pool.name: pool.gpus_per_node for pool in settings.pools}
+    serving = {}
+    billed = {}
+    for name, run in result.runs.items():
+        serving[name] = np.sum(list(run.series.serving_gpus.values()), axis=0).astype(np.int32)
+        billed[name] = np.sum(
+            [nodes * gpus_per_node[pool] for pool, nodes in run.series.billed_nodes.items()],
+            axis=0,
+        ).astype(np.int32)
+    return CapacityTrace(
+        start=result.start,
+        needed_gpus=total_demand_gpus(result.demand_gpus).astype(np.float32),
+        serving_gpus=serving,
+        billed_gpus=billed,
+    )
+
+
+def stitch_forecasts(forecasts: Sequence[Forecast]) -> pd.DataFrame | None:
+    """Join forecasts made in turn into one frame: each step from the newest forecast before it.
+
+    Rows of a forecast are kept up to the first step of the next one. Steps no forecast covers
+    are left out. Returns None when ``forecasts`` is empty.
+    """
+    if not forecasts:
+        return None
+    parts = []
+    for number, forecast in enumerate(forecasts):
+        frame = forecast.frame()
+        if number + 1 < len(forecasts):
+            following = forecasts[number + 1].cutoff + forecasts[number + 1].step
+            frame = frame[frame[DS] < following]
+        parts.append(frame)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _demand_view(
+    settings: Settings,
+    result: BacktestResult,
+    workload: str,
+    spans: tuple[tuple[pd.Timestamp, pd.Timestamp], ...],
+) -> DemandView:
+    capacity = settings.workload(workload).capacity
+    history = pd.Series(result.demand_gpus[workload].astype(float), index=result.index)
+    stitched = stitch_forecasts([replan[workload] for replan in result.forecasts])
+    model = result.forecasts[-1][workload].model if result.forecasts else "no"
+    if stitched is not None:
+        for column in stitched.columns:
+            if column == YHAT or str(column).startswith("q"):
+                stitched[column] = demand_in_gpus(stitched[column].to_numpy(), capacity)
+        # Only the simulated span: the first forecast may reach back into the warm-up.
+        stitched = stitched[stitched[DS] < result.index[-1] + pd.Timedelta(minutes=1)]
+    interval = settings.backtest.replan_interval_seconds // 60
+    return DemandView(
+        workload=workload,
+        unit="GPUs",
+        history=history,
+        forecast=stitched,
+        forecast_label=f"forecast re-made every {interval} min" if stitched is not None else "",
+        model=model,
+        spans=spans,
+    )
