@@ -241,7 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with server:
             results = run_benchmarks(server, args.repeats)
 
-    command = " ".join(["python bench/thanos_fetch.py", *map(shlex.quote, argv or sys.argv[1:])])
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    command = " ".join(["python bench/thanos_fetch.py", *map(shlex.quote, arguments)])
     section = render(results, backfill_seconds, samples, command.strip(), args.repeats)
     print(section)
     if not args.no_write:

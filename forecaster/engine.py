@@ -185,7 +185,12 @@ class ForecastEngine:
         if not y.empty:
             oldest = y.index[-1] - pd.Timedelta(seconds=self.settings.history_seconds)
             y = y[y.index > oldest]
-        if not np.isfinite(y.to_numpy(dtype=float)).any():
+        observed = np.flatnonzero(np.isfinite(y.to_numpy(dtype=float)))
+        if observed.size:
+            # Steps before the first observation carry no information (a series that started
+            # recently, or a window reaching before the data); fitting on them only adds gaps.
+            y = y.iloc[observed[0] :]
+        else:
             raise MissingDataError(
                 f"history {history.name!r} has no observed value in a complete model step "
                 f"of {self.settings.step_seconds} s between {history.start} and {history.end}"

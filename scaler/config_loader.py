@@ -10,7 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from forecaster.errors import ConfigError
-from forecaster.settings import CsvSourceSettings
+from forecaster.settings import CsvSourceSettings, ThanosSourceSettings
 from scaler.settings import Settings
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "peakcast.yaml"
@@ -90,12 +90,32 @@ def parse_settings(raw: Any, base_dir: Path) -> Settings:
     except ValidationError as error:
         raise _from_validation_error(error, raw) from None
 
-    resolved = {}
-    for name, source in settings.sources.items():
-        if isinstance(source, CsvSourceSettings) and not source.path.is_absolute():
-            source = source.model_copy(update={"path": (base_dir / source.path).resolve()})
-        resolved[name] = source
+    resolved = {name: _resolve_paths(source, base_dir) for name, source in settings.sources.items()}
     return settings.model_copy(update={"sources": resolved})
+
+
+def _resolve_paths(
+    source: CsvSourceSettings | ThanosSourceSettings, base_dir: Path
+) -> CsvSourceSettings | ThanosSourceSettings:
+    """Read relative file paths of a source (trace, token, CA bundle) from ``base_dir``."""
+
+    def resolve(path: Path | None) -> Path | None:
+        if path is None or path.is_absolute():
+            return path
+        return (base_dir / path).resolve()
+
+    if isinstance(source, CsvSourceSettings):
+        return source.model_copy(update={"path": resolve(source.path)})
+    file_fields = (
+        "bearer_token_file",
+        "basic_auth_password_file",
+        "ca_file",
+        "client_cert_file",
+        "client_key_file",
+    )
+    update: dict[str, object] = {name: resolve(getattr(source, name)) for name in file_fields}
+    update["header_files"] = {header: resolve(path) for header, path in source.header_files.items()}
+    return source.model_copy(update=update)
 
 
 def load_settings(path: Path | None = None) -> Settings:

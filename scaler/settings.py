@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -19,6 +19,19 @@ from forecaster.settings import (
     Frozen,
     SourceSettings,
     validate_zone,
+)
+from scaler.settings_guardrails import (
+    CapacityMeasurementSettings,
+    ClusterSettings,
+    GuardrailSettings,
+    check_guardrail_references,
+    substitute_cluster_labels,
+)
+from scaler.signals.settings import (
+    FastLoopSettings,
+    PoolSignalSettings,
+    WorkloadSignalSettings,
+    check_signal_references,
 )
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -167,8 +180,34 @@ class WorkloadSettings(Frozen):
         default_factory=PoolReadyGateSettings,
         description="Check that must pass before the workload floor is raised.",
     )
+    cluster: str | None = Field(
+        default=None,
+        description="Workload cluster the workload runs in (see 'clusters'); unset in a "
+        "single-cluster config, or when exactly one workload cluster is defined.",
+    )
+    baseline_replicas: int | None = Field(
+        default=None,
+        ge=0,
+        description="Replica floor an expired floor returns to; unset uses "
+        "capacity.min_replicas.",
+    )
+    capacity_measurement: CapacityMeasurementSettings | None = Field(
+        default=None,
+        description="Where the history to estimate throughput_per_replica from is read.",
+    )
+    signals: WorkloadSignalSettings | None = Field(
+        default=None,
+        description="Live signals that raise the replica floor at once, beside the forecast.",
+    )
 
     _name = field_validator("name")(_dns_label)
+
+    @property
+    def baseline(self) -> int:
+        """Return the replica floor an expired floor returns to."""
+        if self.baseline_replicas is not None:
+            return self.baseline_replicas
+        return self.capacity.min_replicas
 
 
 PoolKind = Literal["static", "burst"]
@@ -309,8 +348,29 @@ class PoolSettings(Frozen):
         description="How peakcast gets this pool's nodes on the cluster; unset means the pool "
         "is not written (static base capacity, or planning only).",
     )
+    signals: PoolSignalSettings | None = Field(
+        default=None,
+        description="Live signals that raise the node floor at once, beside the forecast; "
+        "they act only on a pool with an actuator.",
+    )
+
+    cluster: str | None = Field(
+        default=None,
+        description="Workload cluster the pool's nodes join (see 'clusters'); a gpunodepool "
+        "actuator's object is written to the management cluster when one is defined.",
+    )
+    baseline_nodes: int | None = Field(
+        default=None,
+        ge=0,
+        description="Node floor an expired floor returns to; unset uses min_nodes.",
+    )
 
     _name = field_validator("name")(_dns_label)
+
+    @property
+    def baseline(self) -> int:
+        """Return the node floor an expired floor returns to."""
+        return self.min_nodes if self.baseline_nodes is None else self.baseline_nodes
 
     @model_validator(mode="after")
     def _bounds(self) -> PoolSettings:
@@ -551,8 +611,25 @@ class Settings(Frozen):
     backtest: BacktestSettings = Field(default_factory=BacktestSettings)
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
+    clusters: list[ClusterSettings] = Field(
+        default_factory=list,
+        description="Several clusters: one management cluster with the GPUNodePools and "
+        "workload clusters with the serving workloads; empty uses 'kubernetes' alone.",
+    )
+    fast_loop: FastLoopSettings = Field(default_factory=FastLoopSettings)
 
     _zone = field_validator("timezone")(validate_zone)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cluster_labels(cls, raw: Any) -> Any:
+        return substitute_cluster_labels(raw)
+
+    @model_validator(mode="after")
+    def _guardrail_references(self) -> Settings:
+        check_guardrail_references(self)
+        return self
 
     @model_validator(mode="after")
     def _references(self) -> Settings:
@@ -588,6 +665,7 @@ class Settings(Frozen):
                         f"({workload.capacity.gpus_per_replica}) exceeds gpus_per_node "
                         f"({gpus_per_node}) of pool {pool_name!r}; a replica must fit on a node"
                     )
+        check_signal_references(self)
         return self
 
     def pool(self, name: str) -> PoolSettings:

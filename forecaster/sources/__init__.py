@@ -27,7 +27,7 @@ def _build_thanos(name: str, settings: CsvSourceSettings | ThanosSourceSettings)
 
     if not isinstance(settings, ThanosSourceSettings):
         raise TypeError(f"source {name!r}: expected ThanosSourceSettings, got {type(settings)}")
-    return ThanosSource(settings)
+    return ThanosSource(settings, key_prefix=f"sources.{name}")
 
 
 _BUILDERS: dict[str, Callable[[str, CsvSourceSettings | ThanosSourceSettings], HistorySource]] = {

@@ -90,9 +90,9 @@ class _ResponseCapture:
 
 
 class QueryClient:
-    """Sends range queries to one Thanos or Prometheus URL, at most max_concurrent_requests
-    at a time.
+    """Sends range queries to one Thanos or Prometheus URL.
 
+    At most ``max_concurrent_requests`` requests are in flight at once, across all threads.
     ``sleep`` is called with the backoff delay between attempts; tests pass a recorder.
     """
 

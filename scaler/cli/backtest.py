@@ -20,9 +20,11 @@ from scaler.cli.common import (
     VerboseOption,
     console,
     error_console,
+    parse_timestamp,
     reports_errors,
     setup,
 )
+from scaler.cli.timing import wall_clock_now
 from scaler.histories import HistoryLoader, trace_span
 from scaler.report.from_backtest import backtest_report
 from scaler.report.output import STDOUT, check_format, render, write
@@ -54,6 +56,17 @@ def backtest(
         help="What is printed on standard output: the table, or the full report as markdown "
         "or json.",
     ),
+    start: str | None = typer.Option(
+        None,
+        "--start",
+        help="First time of history to read (ISO 8601, config timezone when no offset). "
+        "Default: the start of a CSV trace; for Thanos, --end minus forecast.history_seconds.",
+    ),
+    end: str | None = typer.Option(
+        None,
+        "--end",
+        help="Last time of history to read. Default: the end of a CSV trace, or now for Thanos.",
+    ),
     config: Path | None = ConfigOption,
     verbose: int = VerboseOption,
     log_format: str = LogFormatOption,
@@ -71,14 +84,8 @@ def backtest(
         )
 
     loader = HistoryLoader(settings)
-    span = trace_span(loader, settings.workloads)
-    end = span[1] if span is not None else pd.Timestamp.now(tz="UTC")
-    start = (
-        span[0]
-        if span is not None
-        else end - pd.Timedelta(seconds=settings.forecast.history_seconds)
-    )
-    histories = {w.name: loader.load(w, start, end) for w in settings.workloads}
+    first, last = _history_range(settings, loader, start, end)
+    histories = {w.name: loader.load(w, first, last) for w in settings.workloads}
 
     began = time.perf_counter()
     with Progress(
@@ -115,6 +122,25 @@ def backtest(
         ui.print(f"wrote {html}")
     if fmt != "table":
         write(render(built, fmt), STDOUT)
+
+
+def _history_range(
+    settings: Settings, loader: HistoryLoader, start: str | None, end: str | None
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Return the span of history to replay: the options, else the traces, else up to now."""
+    span = trace_span(loader, settings.workloads)
+    if end is not None:
+        last = parse_timestamp(end, settings.timezone, "--end")
+    else:
+        last = span[1] if span is not None else wall_clock_now()
+    if start is not None:
+        first = parse_timestamp(start, settings.timezone, "--start")
+    else:
+        default_span = pd.Timedelta(seconds=settings.forecast.history_seconds)
+        first = span[0] if span is not None else last - default_span
+    if first >= last:
+        raise ConfigError("--start", start or first.isoformat(), "a time before --end")
+    return first, last
 
 
 def summary_records(result: BacktestResult) -> list[dict[str, object]]:

@@ -18,6 +18,12 @@ RULE_MISSING_DATA_HOLD = "missing_data_hold"  # data missing: current floor held
 RULE_SAFE_FLOOR = "safe_floor"  # data missing for too long: configured safe floor
 RULE_STATIC = "static"  # static pool: fixed size
 RULE_REACTIVE = "reactive"  # a live signal raised the floor above the forecast
+RULE_OVERRIDE = "override"  # an operator override raised the floor inside its window
+RULE_BUDGET = "budget"  # capped by a GPU-hour budget of the pool, its cluster or the fleet
+RULE_MAX_NODES_ADDED = "max_nodes_added"  # scale-up limited to the per-cycle node step
+RULE_COOLDOWN = "cooldown"  # held because the floor changed too recently
+RULE_PAUSED = "paused"  # paused by the operator: the current floor is kept, nothing written
+RULE_EXPIRED = "expired"  # not renewed in time: returned to the configured baseline
 
 
 @dataclass(frozen=True)

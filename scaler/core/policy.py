@@ -41,6 +41,7 @@ from scaler.core.decision import (
     FloorDecision,
     FloorKind,
 )
+from scaler.core.guardrails import GuardrailState, OperatorControls, apply_guardrails
 from scaler.core.requirements import (
     Requirements,
     WindowPeak,
@@ -88,6 +89,7 @@ class PolicyState:
 
     recommendations: Mapping[str, tuple[Recommendation, ...]] = field(default_factory=dict)
     missing_since: Mapping[str, pd.Timestamp] = field(default_factory=dict)
+    guardrails: GuardrailState = field(default_factory=GuardrailState)
 
 
 @dataclass(frozen=True)
@@ -168,12 +170,16 @@ def decide(
     settings: Settings,
     *,
     log_level: int = logging.INFO,
+    controls: OperatorControls | None = None,
 ) -> PolicyResult:
     """Decide the node floor of every pool and the replica floor of every workload at ``now``.
 
     ``requirements`` is None when no forecast is available, and every floor then holds. A workload
     without a ``DataStatus`` in ``data`` counts as having unusable data. Each floor decision is
     logged once at ``log_level`` (INFO in real cycles, DEBUG in backtests).
+
+    The guardrails (``scaler.core.guardrails``: overrides, step limits, cooldowns, budgets and
+    pauses from ``settings.guardrails`` and ``controls``) apply last.
     """
     missing = _missing_reasons(now, requirements, data, settings)
     missing_since = {name: state.missing_since.get(name, now) for name in missing}
@@ -187,6 +193,10 @@ def decide(
         context.workload_floor(workload.name, current.workloads.get(workload.name))
         for workload in settings.workloads
     )
+    guarded = apply_guardrails(
+        now, pools, workloads, state.guardrails, settings, controls, log_level=log_level
+    )
+    pools, workloads = guarded.pools, guarded.workloads
     decision = CycleDecision(at=now, pools=pools, workloads=workloads, data=tuple(data))
     for floor in decision.all_floors():
         logger.log(
@@ -200,7 +210,9 @@ def decide(
             floor.rule,
             floor.reason,
         )
-    new_state = PolicyState(recommendations=recommendations, missing_since=missing_since)
+    new_state = PolicyState(
+        recommendations=recommendations, missing_since=missing_since, guardrails=guarded.state
+    )
     return PolicyResult(decision=decision, state=new_state)
 
 

@@ -8,7 +8,7 @@ written. An API error on one floor is reported in its result and does not stop t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import pandas as pd
 
@@ -30,7 +30,7 @@ from scaler.kube.ownership import OwnershipError, ReplicaOwner, resolve_owner
 from scaler.kube.pool_cycle import PoolCondition, PoolCycle, PoolSide
 from scaler.kube.readiness import PoolReadiness
 from scaler.kube.resources import POD
-from scaler.kube.writer import FloorWriter, WriteRequest
+from scaler.kube.writer import AnnotationHook, FloorWriter, WriteGuard, WriteRequest
 from scaler.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -51,6 +51,8 @@ class KubeActuator:
         *,
         dry_run: bool,
         clock: Clock,
+        guards: Sequence[WriteGuard] = (),
+        annotation_hooks: Sequence[AnnotationHook] = (),
     ) -> None:
         self._settings = settings
         self._client = client
@@ -58,7 +60,9 @@ class KubeActuator:
         self._events = events
         self._dry_run = dry_run
         self._clock = clock
-        self._writer = FloorWriter(client, events, dry_run, clock)
+        self._writer = FloorWriter(
+            client, events, dry_run, clock, guards=guards, annotation_hooks=annotation_hooks
+        )
         self._pools = PoolSide(settings, modes, self._writer, events, dry_run)
         self.last_cycle = PoolCycle()
 

@@ -3,13 +3,17 @@
 Every apply body carries the field and all ``peakcast.io/`` annotations, because server-side
 apply removes a field its manager owned and then leaves out. When neither the field nor those
 annotations would change, nothing is sent, so a repeated cycle makes no request and no Event.
+
+Two kinds of hooks extend a write. A guard may skip it (a pause, a field another manager
+reverted) and says why. An annotation hook adds annotation changes (the floor's expiry), unless
+the request itself sets that annotation.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -69,6 +73,18 @@ class WriteRequest:
         return as_int(get_path(self.obj, self.target.field_path))
 
 
+@dataclass(frozen=True)
+class WriteSkip:
+    """A guard's verdict that a write must not be sent, with the result status and why."""
+
+    status: str  # an ApplyStatus: "held" or "conflict"
+    message: str
+
+
+WriteGuard = Callable[[WriteRequest], WriteSkip | None]
+AnnotationHook = Callable[[WriteRequest], Mapping[str, str | None]]
+
+
 class FloorWriter:
     """Applies floors with one field manager, emitting an Event per change or conflict."""
 
@@ -78,16 +94,29 @@ class FloorWriter:
         events: EventRecorder,
         dry_run: bool,
         clock: Callable[[], pd.Timestamp],
+        *,
+        guards: Sequence[WriteGuard] = (),
+        annotation_hooks: Sequence[AnnotationHook] = (),
     ) -> None:
         self._client = client
         self._events = events
         self._dry_run = dry_run
         self._clock = clock
+        self._guards = tuple(guards)
+        self._annotation_hooks = tuple(annotation_hooks)
 
     def write(self, request: WriteRequest) -> ApplyResult:
+        for guard in self._guards:
+            skip = guard(request)
+            if skip is not None:
+                return self._result(request, skip.status, skip.message)
         target, current, value = request.target, request.current, request.value
         old_annotations = peakcast_annotations(request.obj)
         new_annotations = _merged(old_annotations, request.annotations)
+        for hook in self._annotation_hooks:
+            changes = hook(request)
+            own = {k: v for k, v in changes.items() if k not in request.annotations}
+            new_annotations = _merged(new_annotations, own)
         if current != value:
             new_annotations[LAST_CHANGE_ANNOTATION] = self._last_change(request)
         if current == value and new_annotations == old_annotations:

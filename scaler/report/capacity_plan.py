@@ -301,7 +301,8 @@ def _notes(
             notes.append(
                 f"pool {plan.name}: the P{high * 100:g} forecast needs up to "
                 f"{plan.recommended_max_nodes} nodes, above its max_nodes of "
-                f"{plan.configured_max_nodes}. Raise max_nodes, or the demand above it goes unserved"
+                f"{plan.configured_max_nodes}. Raise max_nodes, or the demand above it goes "
+                "unserved"
             )
     for workload in settings.workloads:
         peak = int(at_high.replicas[workload.name].max())

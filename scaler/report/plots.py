@@ -43,6 +43,7 @@ MAX_POINTS = 2500
 ZOOM_BEFORE = pd.Timedelta(hours=2)
 ZOOM_AFTER = pd.Timedelta(hours=1)
 ZOOM_MAX_SPAN = pd.Timedelta(hours=12)
+_ROUND_BIN_SIZES = (1, 2, 5, 10, 15, 30, 60)
 
 _POLICY_COLORS = {
     "reactive": "tab:red",
@@ -106,8 +107,16 @@ def to_png(figure: Figure) -> bytes:
 
 
 def bin_size(points: int) -> int:
-    """Return how many points go into one bin so that at most ``MAX_POINTS`` bins remain."""
-    return max(1, math.ceil(points / MAX_POINTS))
+    """Return how many points go into one bin so that at most ``MAX_POINTS`` bins remain.
+
+    The size is a round number (1, 2, 5, 10, 15, 30, 60, then multiples of 60), so that a bin
+    of one-minute points is a familiar duration.
+    """
+    needed = max(1, math.ceil(points / MAX_POINTS))
+    for size in _ROUND_BIN_SIZES:
+        if size >= needed:
+            return size
+    return math.ceil(needed / 60) * 60
 
 
 def binned(values: np.ndarray, size: int, how: str) -> np.ndarray:

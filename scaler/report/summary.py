@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -27,14 +28,15 @@ def backtest_summary(section: BacktestSection, plan: CapacityPlan | None) -> tup
         sentences.extend(_losses(section, check.policy))
     if plan is not None:
         sentences.append(
-            f"Capacity plan from the last forecast of the replay, for the "
-            f"{_days(plan):g} days from {plan.start:%Y-%m-%d %H:%M}: {_reserve_sentence(plan)}"
+            f"Capacity plan from the last forecast of the replay, covering {_span_text(plan)} "
+            f"from {plan.start:%Y-%m-%d %H:%M}: {_reserve_sentence(plan)}"
         )
     return tuple(sentences)
 
 
-def _days(plan: CapacityPlan) -> float:
-    return (plan.end - plan.start).total_seconds() / 86_400
+def _span_text(plan: CapacityPlan) -> str:
+    days = (plan.end - plan.start).total_seconds() / 86_400
+    return "1 day" if days == 1 else f"{days:g} days"
 
 
 def forecast_summary(
@@ -43,7 +45,7 @@ def forecast_summary(
     """Return the summary sentences of a capacity-planning report."""
     level = plan.planning_level
     sentences = [
-        f"The plan covers {_days(plan):g} days from {plan.start:%Y-%m-%d %H:%M} UTC at the "
+        f"The plan covers {_span_text(plan)} from {plan.start:%Y-%m-%d %H:%M} UTC at the "
         f"P{level * 100:g} forecast."
     ]
     for workload in settings.workloads:
@@ -69,15 +71,17 @@ def forecast_summary(
 
 def _target_sentence(policies: Mapping[str, RunMetrics], check: TargetCheck) -> str:
     metrics = policies[check.policy]
-    parts = [
+    short = (
         f"{check.policy} was short of capacity for {metrics.shortfall_gpu_minutes:,.0f} GPU-minutes"
-    ]
-    if check.shortfall_share is not None:
-        parts.append(f"{_percent(check.shortfall_share)} of reactive's")
-    parts.append(f"and billed {metrics.gpu_hours:,.0f} GPU-hours")
+    )
+    if check.shortfall_share is not None and math.isinf(check.shortfall_share):
+        short += " while reactive was never short,"
+    elif check.shortfall_share is not None:
+        short += f", {check.shortfall_share:.0%} of reactive's,"
+    billed = f"billed {metrics.gpu_hours:,.0f} GPU-hours"
     if check.gpu_hours_ratio is not None:
-        parts.append(f"{check.gpu_hours_ratio:.2f}× the oracle's")
-    sentence = ", ".join(parts[:2]) + " " + ", ".join(parts[2:]) + "."
+        billed += f", {check.gpu_hours_ratio:.2f}× the oracle's"
+    sentence = f"{short} and {billed}."
     target = (
         f"the target of at most {check.max_shortfall_share:.0%} of reactive's under-provisioned "
         f"GPU-minutes at no more than {check.max_gpu_hours_ratio:.2f}× the oracle's GPU-hours"
@@ -92,10 +96,6 @@ def _target_sentence(policies: Mapping[str, RunMetrics], check: TargetCheck) -> 
     if not check.gpu_hours_met:
         missed.append("GPU-hours")
     return f"{sentence} It misses {target}, on {' and '.join(missed)}."
-
-
-def _percent(share: float) -> str:
-    return "infinitely more than" if share == float("inf") else f"{share:.0%}"
 
 
 def _losses(section: BacktestSection, name: str) -> list[str]:

@@ -26,7 +26,8 @@ from forecaster.forecast import Forecast
 from scaler.core.capacity import replicas_for_value
 from scaler.core.policy import Floors
 from scaler.core.requirements import pool_lead_seconds
-from scaler.cycle import CycleObserver, CycleOutcome, WorkloadView
+from scaler.cycle import CycleObserver, CycleOutcome
+from scaler.service.forecasts import WorkloadView
 from scaler.settings import Settings
 
 logger = logging.getLogger(__name__)

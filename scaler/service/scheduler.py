@@ -35,7 +35,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from forecaster.errors import PeakcastError
-from scaler.cycle import Clock, CycleObserver, CycleOutcome, LiveCycle, WorkloadView
+from scaler.cycle import Clock, CycleObserver, CycleOutcome, LiveCycle
+from scaler.service.forecasts import WorkloadView
 from scaler.service.leader import Leadership
 from scaler.service.metrics import LeadTimeStatistic, ServiceMetrics
 from scaler.settings import Settings, WorkloadSettings

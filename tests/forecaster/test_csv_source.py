@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -393,17 +392,12 @@ def test_registry_builds_csv_without_thanos_module(
     assert source.bounds("rate") == (utc("2021-01-01T00:00"), utc("2021-01-01T00:03"))
 
 
-def test_registry_imports_thanos_source_on_demand(monkeypatch: pytest.MonkeyPatch) -> None:
-    class RecordingThanosSource:
-        def __init__(self, settings: ThanosSourceSettings) -> None:
-            self.settings = settings
+def test_registry_builds_thanos_source_with_key_prefix() -> None:
+    from forecaster.sources.thanos import ThanosSource
 
-    fake_module = types.ModuleType("forecaster.sources.thanos")
-    fake_module.ThanosSource = RecordingThanosSource  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "forecaster.sources.thanos", fake_module)
     settings = ThanosSourceSettings(kind="thanos", url="http://127.0.0.1:9090")
 
-    source = build_source("thanos", settings)
+    source = build_source("metrics", settings)
 
-    assert isinstance(source, RecordingThanosSource)
-    assert source.settings is settings
+    assert isinstance(source, ThanosSource)
+    assert source.bounds("up") is None  # a live source has no fixed span

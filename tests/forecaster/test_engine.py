@@ -213,3 +213,16 @@ def test_infinite_step_counts_as_missing(two_weeks: History) -> None:
     steps = ForecastEngine(DAILY).model_steps(History("w", values, two_weeks.step))
 
     assert np.isnan(steps.iloc[-1])
+
+
+def test_leading_gap_is_trimmed_before_fit(two_weeks: History) -> None:
+    # A history window that reaches back before the series began: the first 30 % is missing.
+    values = two_weeks.values.copy()
+    values.iloc[: int(len(values) * 0.3)] = np.nan
+    gapped = History("w", values, two_weeks.step)
+
+    fitted = ForecastEngine(DAILY).fit(gapped)
+    forecast = fitted.predict()
+
+    assert np.isfinite(forecast.point).all()
+    assert fitted.model_name == "holt_winters"

@@ -171,7 +171,9 @@ def floor_writes(kube: FakeKube) -> list[str]:
     return [
         entry.resource
         for entry in kube.writes()
-        if entry.verb == "apply" and entry.resource in ("gpunodepools", "horizontalpodautoscalers")
+        if entry.verb == "apply"
+        and not entry.subresource
+        and entry.resource in ("gpunodepools", "horizontalpodautoscalers")
     ]
 
 

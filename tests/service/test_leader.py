@@ -40,7 +40,8 @@ def test_follower_waits_then_takes_over_after_stop(
 
         stopped = time.monotonic()
         first.shutdown()
-        assert h.lease_holder(fake_kube) is None
+        # Released: the holder is cleared, or the follower has already taken it.
+        assert h.lease_holder(fake_kube) != "replica-a"
         h.wait_until(second.leadership.is_leader, "the follower to take the lease")
         took_over = time.monotonic() - stopped
         h.wait_until(lambda: second.last_outcome is not None, "the new leader's first cycle")
