@@ -43,6 +43,11 @@ from scaler.report.from_backtest import target_checks
 from scaler.report.model import TargetCheck
 from scaler.settings import Settings
 
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.sections import write_section
+
 logger = logging.getLogger("bench.backtest_traces")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -533,19 +538,6 @@ def render(
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the text between the markers in ``path``, or append it (creating the file)."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if START_MARKER in text and END_MARKER in text:
-        before = text[: text.index(START_MARKER)]
-        after = text[text.index(END_MARKER) + len(END_MARKER) :]
-        text = before + section + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
@@ -577,7 +569,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     section = render(runs, skipped, timing, command, reference)
     print(section)
     if not args.no_write:
-        write_section(args.output, section)
+        write_section(args.output, section, START_MARKER, END_MARKER)
     return 0
 
 

@@ -36,6 +36,11 @@ from forecaster.models import AUTO, model_names
 from forecaster.settings import CsvSourceSettings, ForecastSettings
 from forecaster.sources.csv import CsvSource
 
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.sections import write_section
+
 logger = logging.getLogger("bench.forecast_accuracy")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -301,19 +306,6 @@ def target_lines(rows: list[Row], settings: ForecastSettings) -> list[str]:
     return lines
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the text between the markers in ``path``, or append it (creating the file)."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if START_MARKER in text and END_MARKER in text:
-        before = text[: text.index(START_MARKER)]
-        after = text[text.index(END_MARKER) + len(END_MARKER) :]
-        text = before + section + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # Prophet 1.5 calls DataFrame.drop(inplace=True), deprecated in pandas 3.1; it still works.
@@ -349,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     section = render(rows, skipped, timing, command.strip(), settings, args.windows)
     print(section)
     if not args.no_write:
-        write_section(args.output, section)
+        write_section(args.output, section, START_MARKER, END_MARKER)
     return 0
 
 

@@ -38,7 +38,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the Prometheus fixture lives in tests/, which is not installed
-
+from bench.sections import write_section  # noqa: E402
 from forecaster.settings import ThanosSourceSettings  # noqa: E402
 from forecaster.sources.thanos import ThanosSource  # noqa: E402
 from tests.servers.prometheus import PrometheusServer, Series  # noqa: E402
@@ -217,19 +217,6 @@ def render(
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the text between the markers in ``path``, or append it (creating the file)."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if START_MARKER in text and END_MARKER in text:
-        before = text[: text.index(START_MARKER)]
-        after = text[text.index(END_MARKER) + len(END_MARKER) :]
-        text = before + section + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
@@ -246,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     section = render(results, backfill_seconds, samples, command.strip(), args.repeats)
     print(section)
     if not args.no_write:
-        write_section(args.output, section)
+        write_section(args.output, section, START_MARKER, END_MARKER)
     return 0
 
 

@@ -23,16 +23,16 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 import yaml
 
 from forecaster.engine import ForecastEngine
+from forecaster.errors import ConfigError
 from forecaster.forecast import Forecast
 from forecaster.history import History
 from scaler.backtest.metrics import RunMetrics
@@ -488,6 +488,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--variant", default="custom", help="Name of the --set variant.")
     parser.add_argument(
+        "--match", default="", help="Run only the grid variants whose name contains this text."
+    )
+    parser.add_argument(
         "--days", type=float, default=None, help="Simulate at most this many days per trace."
     )
     return parser.parse_args(argv)
@@ -508,6 +511,7 @@ def chosen_cases(names: str, days: float | None) -> list[TraceCase]:
 
 def variants_for(args: argparse.Namespace) -> list[Variant]:
     variants = {"sweep": sweep_variants, "chosen": lambda: [CHOSEN], "none": list}[args.grid]()
+    variants = [variant for variant in variants if args.match in variant.name]
     if args.set:
         overrides = {}
         for item in args.set:
@@ -529,7 +533,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for variant in variants_for(args):
         for case in cases:
             t0 = time.perf_counter()
-            found = tuner.run(case, variant)
+            try:
+                found = tuner.run(case, variant)
+            except ConfigError as error:
+                print(f"{variant.name:<32} {case.name:<10} skipped: {error}", file=sys.stderr)
+                continue
             cells.append(found)
             print(
                 f"{variant.name:<32} {case.name:<10} "

@@ -103,6 +103,11 @@ class FastLoop:
     def signals(self) -> list[Signal]:
         return list(self._signals)
 
+    @property
+    def actuator(self) -> CombinedActuator:
+        """The actuator the planning cycle must apply through, so reactive floors are kept."""
+        return self._actuator
+
     def run_once(self, now: pd.Timestamp) -> FastCycleOutcome:
         """Run one fast cycle at ``now``; never raises for an unreadable signal or floor."""
         with self._lock:

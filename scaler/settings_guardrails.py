@@ -148,7 +148,9 @@ class GuardrailSettings(Frozen):
         description="Freeze every floor: peakcast keeps forecasting and reporting but writes "
         "nothing. The annotation 'peakcast.io/paused' on one object pauses that object alone.",
     )
-    paused_pools: list[str] = Field(default_factory=list, description="Pools whose floor is frozen.")
+    paused_pools: list[str] = Field(
+        default_factory=list, description="Pools whose floor is frozen."
+    )
     paused_workloads: list[str] = Field(
         default_factory=list, description="Workloads whose floor is frozen."
     )
@@ -261,7 +263,9 @@ def substitute_cluster_labels(raw: Any) -> Any:
     """
     if not isinstance(raw, dict) or not isinstance(raw.get("clusters"), list):
         return raw
-    clusters = [c for c in raw["clusters"] if isinstance(c, dict) and isinstance(c.get("name"), str)]
+    clusters = [
+        c for c in raw["clusters"] if isinstance(c, dict) and isinstance(c.get("name"), str)
+    ]
     labels = {c["name"]: c.get("thanos_label_value") or c["name"] for c in clusters}
     serving = [c["name"] for c in clusters if c.get("role") == "workload"]
     default = serving[0] if len(serving) == 1 else None
@@ -354,7 +358,9 @@ def _check_controls(settings: Settings) -> None:
                 f"guardrails.overrides {override.name!r}: workload {name!r} is not defined"
             )
         if kind == "pool" and name not in pools:
-            raise ValueError(f"guardrails.overrides {override.name!r}: pool {name!r} is not defined")
+            raise ValueError(
+                f"guardrails.overrides {override.name!r}: pool {name!r} is not defined"
+            )
         if kind == "pool" and pools[name].kind == "static":
             raise ValueError(
                 f"guardrails.overrides {override.name!r}: pool {name!r} is static, so its size "
@@ -374,7 +380,9 @@ def _check_baselines(settings: Settings) -> None:
     for workload in settings.workloads:
         capacity = workload.capacity
         baseline = workload.baseline_replicas
-        if baseline is not None and not (capacity.min_replicas <= baseline <= capacity.max_replicas):
+        if baseline is not None and not (
+            capacity.min_replicas <= baseline <= capacity.max_replicas
+        ):
             raise ValueError(
                 f"workload {workload.name!r}: baseline_replicas ({baseline}) must lie within "
                 f"[min_replicas, max_replicas] = [{capacity.min_replicas}, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from scaler.actuators.base import ApplyResult
-from scaler.core.decision import CycleDecision, FloorDecision
+from scaler.core.decision import RULE_STATIC, CycleDecision, FloorDecision
 from scaler.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -50,6 +50,8 @@ class DryRunActuator:
     def apply(self, decision: CycleDecision) -> list[ApplyResult]:
         results = []
         for floor in decision.all_floors():
+            if floor.rule == RULE_STATIC:
+                continue  # a static pool has a fixed size; peakcast never writes it
             target, field_path = self.describe_target(floor)
             logger.info(
                 "dry-run: would set %s %s from %s to %d (%s: %s)",

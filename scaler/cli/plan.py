@@ -136,7 +136,10 @@ def print_decision(decision: CycleDecision) -> None:
 def print_results(results: list[ApplyResult]) -> None:
     """Print one line per floor: the object, field and value set (or that would be set)."""
     for result in results:
-        verb = "would set" if result.status == "dry_run" else result.status
+        if result.status == "dry_run":
+            verb = "would keep" if result.old == result.new else "would set"
+        else:
+            verb = result.status
         old = "?" if result.old is None else str(result.old)
         console.print(
             f"{verb}: {result.target} {result.field_path} {old} -> {result.new}"

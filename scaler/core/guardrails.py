@@ -105,9 +105,7 @@ def apply_guardrails(
     final_workloads = tuple(context.pause(floor) for floor in guarded_workloads)
 
     planned = {(floor.kind, floor.name): floor for floor in (*pools, *workloads)}
-    active = _log_guardrails(
-        (*final_pools, *final_workloads), planned, state.active, log_level
-    )
+    active = _log_guardrails((*final_pools, *final_workloads), planned, state.active, log_level)
     new_state = GuardrailState(
         usage=usage,
         last_change=_last_changes(now, (*final_pools, *final_workloads), state.last_change),
@@ -256,7 +254,9 @@ class _Context:
         if key in self.controls.paused:
             return self.controls.paused[key]
         configured = (
-            self.guardrails.paused_pools if floor.kind == "pool" else self.guardrails.paused_workloads
+            self.guardrails.paused_pools
+            if floor.kind == "pool"
+            else self.guardrails.paused_workloads
         )
         if floor.name in configured:
             return f"listed in guardrails.paused_{floor.kind}s"

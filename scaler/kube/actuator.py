@@ -63,6 +63,7 @@ class KubeActuator:
         self._writer = FloorWriter(
             client, events, dry_run, clock, guards=guards, annotation_hooks=annotation_hooks
         )
+        self.write_guards = tuple(guards)
         self._pools = PoolSide(settings, modes, self._writer, events, dry_run)
         self.last_cycle = PoolCycle()
 

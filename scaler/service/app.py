@@ -106,7 +106,8 @@ class ServiceApp:
             monotonic=monotonic,
         )
         self.scheduler = build_scheduler(self.jobs, Schedule.from_settings(settings), self.metrics)
-        self.http = ServiceHTTPServer(host, port, self.metrics.registry, self.healthy, self.ready)
+        self._listen = (host, port)
+        self._http: ServiceHTTPServer | None = None
         self._elector_thread = threading.Thread(
             target=self.leadership.run, args=(self._leader_stop,), name="peakcast-leader"
         )
@@ -122,10 +123,19 @@ class ServiceApp:
             len(self.settings.pools),
             self.settings.dry_run,
         )
-        self.http.start()
+        host, port = self._listen
+        self._http = ServiceHTTPServer(host, port, self.metrics.registry, self.healthy, self.ready)
+        self._http.start()
         self._elector_thread.start()
         self.scheduler.start()
         self._started = True
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """Return the host and port the HTTP endpoints listen on; the port is known once started."""
+        if self._http is None:
+            raise RuntimeError("the service has not been started")
+        return self._http.address
 
     def request_stop(self) -> None:
         """Ask the service to stop; safe to call from a signal handler."""
@@ -150,7 +160,8 @@ class ServiceApp:
             self._elector_thread.join(THREAD_JOIN_SECONDS)
         if release_lease:
             self.leadership.release()
-        self.http.stop()
+        if self._http is not None:
+            self._http.stop()
         logger.info("peakcast service stopped")
 
     def run_once(self) -> CycleOutcome | None:

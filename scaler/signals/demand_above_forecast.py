@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -64,6 +64,7 @@ class DemandAboveForecastSignal:
         workload: WorkloadSettings,
         settings: DemandAboveForecastSignalSettings,
         forecasts: ForecastProvider,
+        params: Mapping[str, str],
     ) -> None:
         self.key = SignalKey(NAME, "workload", workload.name)
         self.hysteresis = settings.hysteresis
@@ -71,6 +72,7 @@ class DemandAboveForecastSignal:
         self._workload = workload
         self._settings = settings
         self._forecasts = forecasts
+        self._params = params
         self._query = settings.query or workload.demand.series
         self._window = window_seconds(settings.hysteresis, settings.sample_step_seconds)
 
@@ -91,6 +93,7 @@ class DemandAboveForecastSignal:
             now,
             window=self._window,
             step_seconds=self._settings.sample_step_seconds,
+            params=self._params,
             description=f"workload {name} live demand",
             key=f"workloads.{name}.signals.demand_above_forecast.query",
         )

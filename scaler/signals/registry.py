@@ -31,6 +31,7 @@ from scaler.signals.pending_gpu_pods import PendingGpuPodsSignal
 from scaler.signals.saturation import NAME as SATURATION
 from scaler.signals.saturation import SaturationSignal
 from scaler.signals.settings import HysteresisSettings
+from scaler.signals.thanos_window import query_params
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,11 @@ class QueryClients:
         self._settings = settings
         self._sleep = sleep
         self._clients: dict[str, QueryClient] = {}
+
+    def params(self, source: str) -> dict[str, str]:
+        """Return the query parameters of ``source``: its dedup setting, no partial responses."""
+        settings = self._settings.sources[source]
+        return query_params(getattr(settings, "dedup", True))
 
     def get(self, source: str) -> QueryClient:
         found = self._clients.get(source)
@@ -155,14 +161,17 @@ def _workload_signals(
         except ConfigError as error:
             signals.append(UnavailableSignal(key, str(error), saturation.hysteresis))
             continue
-        signals.append(SaturationSignal(client, workload, saturation, index))
+        params = queries.params(saturation.source)
+        signals.append(SaturationSignal(client, workload, saturation, index, params))
     demand = config.demand_above_forecast
     if demand is not None:
         key = SignalKey(DEMAND_ABOVE_FORECAST, "workload", workload.name)
+        source = demand.source or workload.demand.source
         try:
-            client = queries.get(demand.source or workload.demand.source)
+            client = queries.get(source)
         except ConfigError as error:
             signals.append(UnavailableSignal(key, str(error), demand.hysteresis))
         else:
-            signals.append(DemandAboveForecastSignal(client, workload, demand, forecasts))
+            params = queries.params(source)
+            signals.append(DemandAboveForecastSignal(client, workload, demand, forecasts, params))
     return signals

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -81,12 +82,14 @@ class SaturationSignal:
         workload: WorkloadSettings,
         settings: SaturationSignalSettings,
         index: int,
+        params: Mapping[str, str],
     ) -> None:
         self.key = SignalKey(f"{NAME}:{settings.metric}", "workload", workload.name, index)
         self.hysteresis = settings.hysteresis
         self.cooldown_seconds = settings.cooldown_seconds
         self._client = client
         self._settings = settings
+        self._params = params
         self._query = saturation_query(settings)
         self._window = window_seconds(settings.hysteresis, settings.sample_step_seconds)
         self._description = f"workload {workload.name} saturation signal {settings.metric}"
@@ -100,6 +103,7 @@ class SaturationSignal:
             now,
             window=self._window,
             step_seconds=settings.sample_step_seconds,
+            params=self._params,
             description=self._description,
             key=self._config_key,
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -23,7 +24,10 @@ from scaler.signals.settings import HysteresisSettings
 
 logger = logging.getLogger(__name__)
 
-QUERY_PARAMS = {"partial_response": "false", "dedup": "true"}
+
+def query_params(dedup: bool) -> dict[str, str]:
+    """Return the parameters of every signal query: no partial responses, Thanos dedup."""
+    return {"partial_response": "false", "dedup": str(dedup).lower()}
 
 
 def window_seconds(rule: HysteresisSettings, step_seconds: int) -> int:
@@ -39,6 +43,7 @@ def read_window(
     *,
     window: int,
     step_seconds: int,
+    params: Mapping[str, str],
     description: str,
     key: str,
 ) -> pd.Series:
@@ -53,7 +58,7 @@ def read_window(
         start=start,
         end=now,
         step_seconds=step_seconds,
-        params=QUERY_PARAMS,
+        params=dict(params),
         description=description,
         key=key,
     )

@@ -38,6 +38,7 @@ METRIC = "llm_requests_per_second"
 QUERY = 'llm_requests_per_second{model="m-large"}'
 POOL = "cloud-h100"
 WORKLOAD = "llm"
+POOL_NAMESPACE = b.POOL_NAMESPACE
 LEASE_NAMESPACE = "peakcast-system"
 LEASE_NAME = "peakcast"
 CLOUD_NODES = 12
@@ -250,7 +251,7 @@ def http_get(url: str) -> requests.Response:
 
 
 def base_url(app: ServiceApp) -> str:
-    host, port = app.http.address
+    host, port = app.address
     return f"http://{host}:{port}"
 
 
