@@ -62,6 +62,11 @@ P99_REPLICAS = 20
 # static nodes of config/peakcast.yaml do for ServeGen (16 of about 41 GPUs).
 STATIC_SHARE = 0.4
 
+# Forecast history and seasons of every trace: the ForecastSettings defaults. A weekly season
+# is used once the history holds three weeks (two to start the season, one to score it), so
+# the traces with a weekly cycle get a three-week warm-up.
+HISTORY_DAYS = 28
+
 Sizing = Literal["config", "p99", "gpus"]
 
 
@@ -101,16 +106,16 @@ TRACES = (
         unit="gpus",
         sizing="gpus",
         missing_values=(0.0,),
-        warmup_days=14.0,
-        simulated_days=14.0,
+        warmup_days=21.0,
+        simulated_days=10.0,
     ),
     TraceCase(
         "nyc_taxi",
         ROOT / "data" / "nab_nyc_taxi_30min_2014-07_2014-11.csv",
         "value",
         "taxi passengers, 30 min, strong daily and weekly cycle",
-        warmup_days=14.0,
-        simulated_days=21.0,
+        warmup_days=21.0,
+        simulated_days=14.0,
     ),
     TraceCase(
         "elb",
@@ -166,6 +171,8 @@ OLD_DEFAULTS: dict[str, Any] = {
     "policy.stabilization_window_seconds": 1800,
     "policy.max_scale_down_nodes_per_cycle": 1,
     "backtest.replan_interval_seconds": 3600,
+    "forecast.calibration_windows": 14,
+    "policy.workload_floor_fills_nodes": False,
 }
 
 ONE_AT_A_TIME: list[tuple[str, list[Any]]] = [
@@ -177,7 +184,16 @@ ONE_AT_A_TIME: list[tuple[str, list[Any]]] = [
     ("backtest.replan_interval_seconds", [600]),
 ]
 
-COMBINATIONS: list[tuple[str, dict[str, Any], str]] = []
+FAST = {"forecast.step_seconds": 600, "backtest.replan_interval_seconds": 600}
+COMBINATIONS: list[tuple[str, dict[str, Any], str]] = [
+    (
+        f"fast stab={stab} level={level}",
+        {**FAST, "policy.stabilization_window_seconds": stab, "forecast.planning_level": level},
+        "",
+    )
+    for stab in (0, 600, 1800)
+    for level in (0.5, 0.75, 0.9)
+]
 
 CHOSEN = Variant("chosen", {}, "the defaults in config/peakcast.yaml")
 
@@ -218,7 +234,7 @@ def trace_config(raw: dict[str, Any], case: TraceCase, values: np.ndarray) -> di
     config["backtest"]["warmup_seconds"] = int(case.warmup_days * DAY_SECONDS)
     config["backtest"]["duration_seconds"] = int(case.simulated_days * DAY_SECONDS)
     config["forecast"]["levels"] = list(FORECAST_LEVELS)
-    config["forecast"]["history_seconds"] = int(max(14.0, case.warmup_days) * DAY_SECONDS)
+    config["forecast"]["history_seconds"] = HISTORY_DAYS * DAY_SECONDS
     config["forecast"]["season_lengths_seconds"] = [DAY_SECONDS, 7 * DAY_SECONDS]
     if case.sizing != "config":
         _size_fleet(config, case, values)
@@ -254,11 +270,20 @@ def _size_fleet(config: dict[str, Any], case: TraceCase, values: np.ndarray) -> 
     )
 
 
-def variant_settings(config: dict[str, Any], variant: Variant) -> Settings:
-    """Return ``config`` with the variant's overrides, validated."""
+def variant_settings(
+    config: dict[str, Any], variant: Variant, trace_step: pd.Timedelta | None = None
+) -> Settings:
+    """Return ``config`` with the variant's overrides, validated.
+
+    A model step finer than the trace's own step is raised to the trace step, because a model
+    step cannot be shorter than the history step it aggregates.
+    """
     merged: dict[str, Any] = yaml.safe_load(yaml.safe_dump(config))
     for key, value in variant.overrides.items():
         set_dotted(merged, key, value)
+    if trace_step is not None:
+        forecast = merged["forecast"]
+        forecast["step_seconds"] = max(forecast["step_seconds"], int(trace_step.total_seconds()))
     return parse_settings(merged, ROOT)
 
 
@@ -374,11 +399,11 @@ class Tuner:
 
     def run(self, case: TraceCase, variant: Variant) -> Cell:
         config = self.prepare(case)
-        settings = variant_settings(config, variant)
-        name = settings.workloads[0].name
         history = self._histories.get(case.name)
         if history is None:
-            history = self._histories[case.name] = load_history(settings)
+            history = self._histories[case.name] = load_history(parse_settings(config, ROOT))
+        settings = variant_settings(config, variant, history.step)
+        name = settings.workloads[0].name
         store = self._forecasts.setdefault(f"{case.name}|{forecast_key(settings)}", {})
         engine = CachingEngine(ForecastEngine(settings.forecast), store)
         bkey = f"{case.name}|{baseline_key(settings)}"

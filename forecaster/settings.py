@@ -20,9 +20,10 @@ WEEK_SECONDS = 7 * DAY_SECONDS
 
 
 class Frozen(BaseModel):
-    """Base of all settings: immutable, unknown keys rejected."""
+    """Base of all settings: immutable, unknown keys rejected, numbers finite."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Infinity and NaN are rejected: 'throughput_per_replica: .inf' would plan 0 replicas.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def validate_zone(name: str) -> str:

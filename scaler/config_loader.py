@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from forecaster.errors import ConfigError
 from forecaster.settings import CsvSourceSettings, ThanosSourceSettings
-from scaler.settings import Settings
+from scaler.settings import InvalidReferenceError, Settings
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "peakcast.yaml"
 
@@ -75,9 +75,24 @@ def _from_validation_error(error: ValidationError, raw: Any) -> ConfigErrors:
         elif detail["type"] == "missing":
             message = "a value is required"
         value = detail.get("input")
+        context = detail.get("ctx") or {}
+        if detail["type"] in ("union_tag_not_found", "union_tag_invalid"):
+            # Name the discriminator key ('kind' or 'mode') itself, not the entry holding it.
+            tag = str(context.get("discriminator", "")).strip("'")
+            location = [*location, tag]
+            value = context.get("tag")
+            if detail["type"] == "union_tag_not_found":
+                message = "a value is required"
+            else:
+                message = f"one of {context.get('expected_tags')}"
+        key = format_location(location)
+        cause = context.get("error")
+        if isinstance(cause, InvalidReferenceError):
+            # Raised by a check of the whole config; it knows the key path of the bad value.
+            key, value, message = cause.key, cause.value, str(cause)
         if isinstance(value, dict | list):
             value = "<" + type(value).__name__ + ">"
-        found.append(ConfigError(format_location(location), value, message))
+        found.append(ConfigError(key, value, message))
     return ConfigErrors(found)
 
 

@@ -3,8 +3,8 @@
 Two steps share one ``LiveCycle``, and every time they use comes from the caller:
 
 - ``refresh(workload, now)`` reads history and forecasts one workload (see
-  ``scaler.service.forecasts``); a failure becomes an unusable status, so that workload's
-  floors and the floors of its pools hold, and the other workloads go on.
+  ``scaler.service.forecasts``). A failure becomes an unusable status, so that workload's
+  floors and the floors of its pools hold while the other workloads go on.
 - ``plan(now)`` reads the current floors from the actuator, builds the requirement schedule from
   the newest forecast of every workload, decides with the policy and its state, and applies.
 
@@ -32,6 +32,7 @@ from scaler.core.decision import CycleDecision, DataStatus
 from scaler.core.policy import Floors, PolicyState, Recommendation, decide
 from scaler.core.requirements import Requirements, requirements_from_forecasts
 from scaler.histories import HistoryLoader
+from scaler.journal import DecisionJournal
 from scaler.service.forecasts import (
     ForecastRefresher,
     WorkloadView,
@@ -87,8 +88,11 @@ class LiveCycle:
         engine: ForecastEngine | None = None,
         observer: CycleObserver | None = None,
         max_status_age_seconds: float | None = None,
+        journal: DecisionJournal | None = None,
     ) -> None:
         self._settings = settings
+        # The decision journal (None when journal.enabled is false) records every decision.
+        self._journal = journal if journal is not None else DecisionJournal.from_settings(settings)
         self._actuator = actuator
         self._observer = observer or CycleObserver()
         self._fleet = Fleet(settings.pools, settings.workloads)
@@ -110,7 +114,10 @@ class LiveCycle:
     def refresh(
         self, workload: WorkloadSettings, now: pd.Timestamp, *, refit: bool = False
     ) -> WorkloadView:
-        """Read ``workload``'s history up to ``now`` and forecast it; never raises for data."""
+        """Read ``workload``'s history up to ``now`` and forecast it.
+
+        The errors in ``scaler.service.forecasts.REFRESH_ERRORS`` become an unusable status.
+        """
         return self._forecasts.refresh(workload, now, refit=refit)
 
     def mark_failed(self, workload: str, now: pd.Timestamp, reason: str, kind: str) -> WorkloadView:
@@ -135,9 +142,9 @@ class LiveCycle:
         """Decide every floor at ``now`` and apply them while ``may_apply()`` is true.
 
         ``may_apply`` is checked before the floors are read and again right before the
-        actuator is called; when it is false the cycle is abandoned and nothing is written.
-        Returns None when the cycle was abandoned before a decision or could not read the
-        current floors.
+        actuator is called. When it is false, the cycle is abandoned and nothing is written.
+        Returns None when the cycle ended before a decision, either abandoned or unable to
+        read the current floors.
         """
         if not may_apply():
             logger.info("Cycle at %s abandoned before it started", now.isoformat())
@@ -164,7 +171,9 @@ class LiveCycle:
                 "nothing was written",
                 now.isoformat(),
             )
-            return CycleOutcome(result.decision, (), applied=False, note="abandoned")
+            abandoned = CycleOutcome(result.decision, (), applied=False, note="abandoned")
+            self._record(abandoned)
+            return abandoned
         logger.info(
             "Applying %d floors of the cycle at %s",
             len(result.decision.all_floors()),
@@ -174,6 +183,7 @@ class LiveCycle:
         self._state = result.state
         outcome = CycleOutcome(result.decision, results, applied=True)
         self._report(outcome)
+        self._record(outcome)
         self._observer.planned(outcome, current)
         return outcome
 
@@ -227,6 +237,8 @@ class LiveCycle:
             return None, f"the requirement schedule could not be built: {error}"
 
     def _seed_state(self, now: pd.Timestamp, current: Floors) -> PolicyState:
+        # NOTE: the recommendations of the stabilisation window are kept in memory only, not in
+        # annotations, so a restart begins a new window at the current floors.
         at = now - SEED_AGE
         recommendations: dict[str, tuple[Recommendation, ...]] = {}
         for name, value in current.pools.items():
@@ -253,6 +265,23 @@ class LiveCycle:
         for result in outcome.results:
             if result.status in ("failed", "conflict"):
                 self._observer.error(f"apply_{result.status}")
+
+    def _record(self, outcome: CycleOutcome) -> None:
+        if self._journal is None:
+            return
+        forecasts: dict[str, Forecast] = {}
+        for workload in self._settings.workloads:
+            view = self.view(workload.name)
+            if view is not None and view.forecast is not None:
+                forecasts[workload.name] = view.forecast
+        self._journal.record(
+            outcome.decision,
+            outcome.results,
+            applied=outcome.applied,
+            source="service",
+            note=outcome.note,
+            forecasts=forecasts,
+        )
 
 
 def _floors(raw: Mapping[tuple[str, str], int | None]) -> Floors:

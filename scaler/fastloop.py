@@ -3,15 +3,15 @@
 One ``FastLoop.run_once(now)``:
 
 1. reads every configured signal (``scaler.signals``) and merges its samples into the
-   hysteresis buffer; a signal that cannot be read is reported, its run ends, and it changes
+   hysteresis buffer. A signal that cannot be read is reported, its run ends, and it changes
    nothing;
 2. steps forecast-miss handling (``scaler.misses``) for workloads that compare live demand with
-   the forecast, and asks for an early refit on each miss;
+   the forecast, and requests an early refit on each miss;
 3. turns every signal whose run holds, and every widened planning level, into a reactive floor,
    clamped to the pool's or workload's maximum, and records it in ``RaisedFloors``;
 4. writes the floors that are above the current floor, and only those. It never lowers a floor:
    lowering is left to the forecast policy, which applies through ``CombinedActuator`` and so
-   keeps each reactive floor for a whole stabilisation window after a signal last asked for it.
+   keeps each reactive floor for a whole stabilisation window after a signal last requested it.
 
 Time comes in as ``now``. ``run_fast_cycle`` is the job function of ``peakcast run``, and
 ``combine_with_signals`` is the step of ``peakcast plan``.
@@ -61,7 +61,7 @@ class _Observation:
 
 @dataclass(frozen=True)
 class _Candidate:
-    """A reactive floor that a held signal or a widened level asks for."""
+    """A reactive floor that a held signal or a widened level requests."""
 
     floor: FloorId
     value: int
@@ -109,7 +109,11 @@ class FastLoop:
         return self._actuator
 
     def run_once(self, now: pd.Timestamp) -> FastCycleOutcome:
-        """Run one fast cycle at ``now``; never raises for an unreadable signal or floor."""
+        """Run one fast cycle at ``now``.
+
+        A ``PeakcastError`` from a signal or from reading the current floors is reported in the
+        outcome and logged, not raised.
+        """
         with self._lock:
             observations = [self._observe(signal, now) for signal in self._signals]
             levels, misses = self._track_misses(observations, now)
@@ -198,7 +202,7 @@ class FastLoop:
             upper,
             rule.miss_after_seconds,
             level * 100,
-            " and asking for an early refit" if rule.refit else "",
+            " and requesting an early refit" if rule.refit else "",
             extra={"workload": name},
         )
         if rule.refit and self._on_refit is not None:

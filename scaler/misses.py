@@ -4,7 +4,7 @@ Each fast cycle hands the newest live demand and the forecast's upper quantile a
 to ``step``:
 
 - Demand above the upper quantile without a break for ``miss_after_seconds`` records a miss,
-  asks for an early refit of the workload, and widens its planning level by one step (for
+  requests an early refit of the workload, and widens its planning level by one step (for
   example 0.9 to 0.95, then 0.99). The timer then starts again, so each further step needs
   another full period above the quantile.
 - Demand at or below the upper quantile without a break for ``recovery_seconds`` narrows the
@@ -50,7 +50,7 @@ class MissRule:
 
 @dataclass(frozen=True)
 class MissState:
-    """Where one workload stands: its level step, the running timers and the misses so far."""
+    """Miss-handling state of one workload: its level step, running timers and misses so far."""
 
     step: int = 0
     above_since: pd.Timestamp | None = None
@@ -60,7 +60,7 @@ class MissState:
 
 @dataclass(frozen=True)
 class MissStep:
-    """The state after one observation and what it asks the caller to do."""
+    """The state after one observation, and the actions it requests from the caller."""
 
     state: MissState
     level: float

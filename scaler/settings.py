@@ -27,6 +27,11 @@ from scaler.settings_guardrails import (
     check_guardrail_references,
     substitute_cluster_labels,
 )
+from scaler.settings_simulator import (
+    PoolProvisioningSettings,
+    WorkloadProvisioningSettings,
+    check_simulator_references,
+)
 from scaler.signals.settings import (
     FastLoopSettings,
     PoolSignalSettings,
@@ -37,6 +42,15 @@ from scaler.signals.settings import (
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 DemandUnit = Literal["requests_per_second", "tokens_per_second", "gpus"]
+
+
+class InvalidReferenceError(ValueError):
+    """A value that names something the config does not define; ``key`` is its key path."""
+
+    def __init__(self, key: str, value: object, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.value = value
 
 
 def _dns_label(value: str) -> str:
@@ -188,8 +202,7 @@ class WorkloadSettings(Frozen):
     baseline_replicas: int | None = Field(
         default=None,
         ge=0,
-        description="Replica floor an expired floor returns to; unset uses "
-        "capacity.min_replicas.",
+        description="Replica floor an expired floor returns to; unset uses capacity.min_replicas.",
     )
     capacity_measurement: CapacityMeasurementSettings | None = Field(
         default=None,
@@ -402,6 +415,12 @@ class PolicySettings(Frozen):
     )
     max_scale_down_nodes_per_cycle: int = Field(default=1, ge=1)
     max_scale_down_replicas_per_cycle: int = Field(default=2, ge=1)
+    workload_floor_fills_nodes: bool = Field(
+        default=True,
+        description="Raise each workload's replica requirement to every replica that fits on "
+        "the nodes its pools need anyway (pools no other workload uses), so GPUs that are "
+        "billed in any case already serve when a burst comes; the node floor is unchanged.",
+    )
     missing_data_hold_seconds: int = Field(
         default=1800,
         ge=0,
@@ -427,6 +446,56 @@ class SimulatorSettings(Frozen):
     )
     reactive_stabilization_seconds: int = Field(
         default=300, ge=0, description="Scale-down window of the reactive HPA baseline."
+    )
+    seed: int = Field(
+        default=0,
+        ge=0,
+        description="Seed of every random draw; one seed gives the same draws to every policy "
+        "and every run.",
+    )
+    billing_granularity_seconds: int = Field(
+        default=1,
+        ge=1,
+        description="Each burst node's billed lifetime is rounded up to a multiple of this: 1 "
+        "bills per second, 3600 per started hour. Static pools are billed exactly.",
+    )
+    gpu_init_failure_probability: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="Chance that a node's GPU initialisation never finishes; the node is "
+        "billed, never usable, and replaced after the GPU-init timeout.",
+    )
+    gpu_init_timeout_seconds: int | None = Field(
+        default=None,
+        gt=0,
+        description="Node Ready to the replacement of a node whose GPUs are not allocatable; "
+        "unset uses the pool actuator's gpu_init_timeout_seconds (900 s without an actuator).",
+    )
+    stockout_probability: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="Share of stockout_seconds-long blocks in which a burst pool has no "
+        "capacity; a request made in such a block is fulfilled when the block ends.",
+    )
+    stockout_seconds: int = Field(
+        default=1800, ge=60, description="Length of one stockout block (see stockout_probability)."
+    )
+    redraw_interval_seconds: int = Field(
+        default=86400,
+        ge=3600,
+        description="Draws are made per pool position (or replica position) and per interval of "
+        "this length: requests for the same position within one interval get the same draws.",
+    )
+    pools: dict[str, PoolProvisioningSettings] = Field(
+        default_factory=dict,
+        description="Per burst pool: node boot and GPU-init distributions, failure and stockout "
+        "overrides.",
+    )
+    workloads: dict[str, WorkloadProvisioningSettings] = Field(
+        default_factory=dict,
+        description="Per workload: image pull and model load distributions.",
     )
 
 
@@ -540,8 +609,9 @@ class ServiceSettings(Frozen):
     )
     metric_horizons_seconds: list[int] = Field(
         default_factory=lambda: [0, 1800, 3600, 7200, 21600],
-        description="Horizons, counted from the refresh time, at which forecasts are exported "
-        "as metrics; horizons past the forecast's end are left out.",
+        description="Horizons at which forecasts are exported as metrics, counted from the start "
+        "of the first forecast step (cutoff + step); horizons past the forecast's end are left "
+        "out.",
     )
     identity: str | None = Field(
         default=None,
@@ -594,6 +664,26 @@ class ServiceSettings(Frozen):
         return self
 
 
+class JournalSettings(Frozen):
+    """The decision journal: one JSON line per planning cycle, and an Event per changed object."""
+
+    enabled: bool = Field(
+        default=False,
+        description="Write a journal record for every planning cycle of 'peakcast run' and "
+        "'peakcast plan'.",
+    )
+    path: Path | None = Field(
+        default=None,
+        description="File the JSON lines are appended to (a relative path is read from the "
+        "working directory); unset or '-' writes them to standard output.",
+    )
+    events: bool = Field(
+        default=True,
+        description="Also create one Kubernetes Event per changed object that summarises the "
+        "cycle's inputs; only when acting for real (dry_run false) on one cluster.",
+    )
+
+
 class Settings(Frozen):
     """The whole configuration file."""
 
@@ -602,13 +692,23 @@ class Settings(Frozen):
     dry_run: bool = Field(
         default=True, description="Print what would change instead of writing to the cluster."
     )
-    sources: dict[str, SourceSettings]
-    forecast: ForecastSettings = Field(default_factory=ForecastSettings)
-    pools: list[PoolSettings] = Field(min_length=1)
-    workloads: list[WorkloadSettings] = Field(min_length=1)
-    policy: PolicySettings = Field(default_factory=PolicySettings)
-    simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
-    backtest: BacktestSettings = Field(default_factory=BacktestSettings)
+    sources: dict[str, SourceSettings] = Field(
+        description="History sources by name: CSV traces or Thanos endpoints."
+    )
+    forecast: ForecastSettings = Field(
+        default_factory=ForecastSettings, description="Model, model step, seasons, quantiles."
+    )
+    pools: list[PoolSettings] = Field(min_length=1, description="GPU node pools.")
+    workloads: list[WorkloadSettings] = Field(min_length=1, description="Served models.")
+    policy: PolicySettings = Field(
+        default_factory=PolicySettings, description="How the plan becomes floors."
+    )
+    simulator: SimulatorSettings = Field(
+        default_factory=SimulatorSettings, description="Provisioning simulator of backtests."
+    )
+    backtest: BacktestSettings = Field(
+        default_factory=BacktestSettings, description="Rolling-origin replay of history."
+    )
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
@@ -618,6 +718,7 @@ class Settings(Frozen):
         "workload clusters with the serving workloads; empty uses 'kubernetes' alone.",
     )
     fast_loop: FastLoopSettings = Field(default_factory=FastLoopSettings)
+    journal: JournalSettings = Field(default_factory=JournalSettings)
 
     _zone = field_validator("timezone")(validate_zone)
 
@@ -632,38 +733,52 @@ class Settings(Frozen):
         return self
 
     @model_validator(mode="after")
+    def _simulator_references(self) -> Settings:
+        check_simulator_references(self)
+        return self
+
+    @model_validator(mode="after")
     def _references(self) -> Settings:
         pool_names = [pool.name for pool in self.pools]
         _unique("pools", pool_names)
         _unique("workloads", [workload.name for workload in self.workloads])
         pools = {pool.name: pool for pool in self.pools}
-        for workload in self.workloads:
+        for index, workload in enumerate(self.workloads):
+            key = f"workloads[{index}]"
             if workload.demand.source not in self.sources:
-                raise ValueError(
+                raise InvalidReferenceError(
+                    f"{key}.demand.source",
+                    workload.demand.source,
                     f"workload {workload.name!r}: demand.source {workload.demand.source!r} is "
-                    f"not defined under 'sources' (defined: {', '.join(sorted(self.sources))})"
+                    f"not defined under 'sources' (defined: {', '.join(sorted(self.sources))})",
                 )
             gate = workload.gate
             if (
                 isinstance(gate, PromqlGateSettings)
                 and getattr(self.sources.get(gate.source), "kind", None) != "thanos"
             ):
-                raise ValueError(
+                raise InvalidReferenceError(
+                    f"{key}.gate.source",
+                    gate.source,
                     f"workload {workload.name!r}: gate.source {gate.source!r} must name a "
-                    f"'thanos' entry under 'sources'"
+                    f"'thanos' entry under 'sources'",
                 )
-            for pool_name in workload.pools:
+            for pool_index, pool_name in enumerate(workload.pools):
                 if pool_name not in pools:
-                    raise ValueError(
+                    raise InvalidReferenceError(
+                        f"{key}.pools[{pool_index}]",
+                        pool_name,
                         f"workload {workload.name!r}: pool {pool_name!r} is not defined under "
-                        f"'pools' (defined: {', '.join(pool_names)})"
+                        f"'pools' (defined: {', '.join(pool_names)})",
                     )
                 gpus_per_node = pools[pool_name].gpus_per_node
                 if workload.capacity.gpus_per_replica > gpus_per_node:
-                    raise ValueError(
+                    raise InvalidReferenceError(
+                        f"{key}.capacity.gpus_per_replica",
+                        workload.capacity.gpus_per_replica,
                         f"workload {workload.name!r}: capacity.gpus_per_replica "
                         f"({workload.capacity.gpus_per_replica}) exceeds gpus_per_node "
-                        f"({gpus_per_node}) of pool {pool_name!r}; a replica must fit on a node"
+                        f"({gpus_per_node}) of pool {pool_name!r}; a replica must fit on a node",
                     )
         check_signal_references(self)
         return self

@@ -121,10 +121,10 @@ class OverrideSettings(Frozen):
         return f"{','.join(self.days)} {self.start}-{self.end} {self.timezone}"
 
 
-def _exactly_one(model: Frozen, names: tuple[str, str], what: str) -> None:
-    given = [name for name in names if getattr(model, name) is not None]
-    if len(given) != 1:
-        raise ValueError(f"{what} sets exactly one of {names[0]!r} and {names[1]!r}")
+def _exactly_one(model: Frozen, names: tuple[str, str], subject: str) -> None:
+    present = [name for name in names if getattr(model, name) is not None]
+    if len(present) != 1:
+        raise ValueError(f"{subject} sets exactly one of {names[0]!r} and {names[1]!r}")
 
 
 class PoolLimitSettings(Frozen):
@@ -234,7 +234,7 @@ class ClusterSettings(Frozen):
 
 
 class CapacityMeasurementSettings(Frozen):
-    """How the throughput one replica sustains at its SLO is measured from history.
+    """History from which the throughput one replica sustains at its SLO is estimated.
 
     Demand must count arrivals (queued and rejected requests too): completions stop growing
     at capacity, so they hide the load at which latency breaks the SLO.
@@ -329,9 +329,9 @@ def check_guardrail_references(settings: Settings) -> None:
     known = {pool.name for pool in settings.pools}
     if any(name not in known for workload in settings.workloads for name in workload.pools):
         return
+    _check_clusters(settings)
     _check_controls(settings)
     _check_baselines(settings)
-    _check_clusters(settings)
     ttl = settings.guardrails.floor_ttl_seconds
     cycle = settings.policy.cycle_interval_seconds
     if ttl < 2 * cycle:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from scaler.cli import backtest, forecast, plan, report, run, validate
+from scaler.cli import backtest, estimate, expire, forecast, plan, report, run, status, validate
 
 app = typer.Typer(
     name="peakcast",
@@ -21,6 +21,9 @@ app.command("plan")(plan.plan)
 app.command("backtest")(backtest.backtest)
 app.command("run")(run.run)
 app.command("report")(report.report)
+app.command("status")(status.status)
+app.command("expire-floors")(expire.expire)
+app.command("estimate-capacity")(estimate.estimate_capacity)
 
 
 if __name__ == "__main__":

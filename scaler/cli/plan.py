@@ -21,7 +21,10 @@ from scaler.cli.common import (
 from scaler.cli.timing import resolve_at
 from scaler.core.decision import CycleDecision
 from scaler.histories import HistoryLoader
+from scaler.journal import DecisionJournal
 from scaler.replay import plan_at
+from scaler.settings import Settings
+from scaler.signals.settings import has_signals
 
 
 @reports_errors
@@ -74,10 +77,18 @@ def plan(
     with console.status("replaying the policy up to --at..."):
         histories = {w.name: loader.load_until(w, at_time) for w in workloads}
         decision = plan_at(settings, histories, at_time)
+    if has_signals(settings):
+        decision = combine_live_signals(settings, decision)
 
     print_decision(decision)
+    journal = DecisionJournal.from_settings(settings)
     if not apply:
-        print_results(DryRunActuator(settings).apply(decision))
+        dry_results = DryRunActuator(settings).apply(decision)
+        print_results(dry_results)
+        if journal is not None:
+            journal.record(
+                decision, dry_results, applied=False, source="plan", note="printed, not applied"
+            )
         return
 
     # Imported here so that dry-run planning never loads the Kubernetes client.
@@ -86,8 +97,25 @@ def plan(
     actuator = build_actuator(settings, dry_run=settings.dry_run)
     results = actuator.apply(decision)
     print_results(results)
+    if journal is not None:
+        journal.record(decision, results, applied=True, source="plan")
     if any(result.status == "failed" for result in results):
         raise typer.Exit(EXIT_TRANSIENT)
+
+
+def combine_live_signals(settings: Settings, decision: CycleDecision) -> CycleDecision:
+    """Raise the plan's floors to what the live signals ask for: max(predictive, reactive)."""
+    # Imported here so that planning without live signals never loads the Kubernetes client.
+    from scaler.kube.registry import build_kube_client
+    from scaler.signals.table import signal_table
+    from scaler.signals.wiring import combine_with_signals
+
+    with console.status("reading live signals..."):
+        combined, outcome = combine_with_signals(
+            settings, decision, kube_client=lambda: build_kube_client(settings.kubernetes)
+        )
+    console.print(signal_table(outcome))
+    return combined
 
 
 def print_decision(decision: CycleDecision) -> None:

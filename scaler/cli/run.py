@@ -25,7 +25,7 @@ from scaler.cli.common import (
 from scaler.cli.plan import print_decision, print_results
 from scaler.kube.client import build_api_client
 from scaler.kube.events import default_reporting_instance
-from scaler.kube.registry import build_actuator
+from scaler.kube.registry import build_actuator, build_kube_client
 from scaler.service.app import LeaseSetup, ServiceApp
 from scaler.service.leader import LeaseConfig
 from scaler.settings import Settings
@@ -87,7 +87,8 @@ def run(
     api_client = _api_client(settings, in_cluster)
     actuator = build_actuator(settings, settings.dry_run, api_client=api_client)
     lease = _lease(settings, api_client, identity) if leader_election else None
-    app = ServiceApp(settings, actuator, lease=lease, host=host, port=port)
+    signal_kube = build_kube_client(settings.kubernetes, api_client)
+    app = ServiceApp(settings, actuator, lease=lease, host=host, port=port, signal_kube=signal_kube)
 
     if once:
         _run_once(app)
@@ -148,7 +149,7 @@ def _lease(settings: Settings, api_client: k8s.ApiClient, identity: str | None) 
 def _run_once(app: ServiceApp) -> None:
     outcome = app.run_once()
     if outcome is None or not outcome.applied:
-        console.print("No cycle was applied; the log says why.")
+        console.print("No cycle was applied; the log on stderr gives the reason.")
         raise typer.Exit(EXIT_TRANSIENT)
     print_decision(outcome.decision)
     print_results(list(outcome.results))

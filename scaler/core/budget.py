@@ -9,6 +9,9 @@ A floor is capped so that holding it until the next cycle (``policy.cycle_interv
 keeps every budget it falls under: its pool's, its cluster's and the fleet's. When several
 pools share a cluster or fleet budget, pools earlier in the configuration get their share
 first, as they do in placement.
+
+NOTE: usage lives in ``PolicyState``, which the live service keeps in memory. A restarted
+peakcast counts the current day from zero, so it may spend up to one more day's budget.
 """
 
 from __future__ import annotations
@@ -150,9 +153,9 @@ def _cap_shared(
     remaining = limit - used
     for name in members:
         gpus_per_node = settings.pool(name).gpus_per_node
-        wanted = min(desired[name], caps[name].nodes) if name in caps else desired[name]
+        requested = min(desired[name], caps[name].nodes) if name in caps else desired[name]
         affordable = _affordable_nodes(remaining, gpus_per_node, settings)
-        held = max(min(wanted, affordable), lowest.get(name, 0))
-        if affordable < wanted:
+        spent = max(min(requested, affordable), lowest.get(name, 0))
+        if affordable < requested:
             caps[name] = BudgetCap(affordable, scope, limit, used)
-        remaining -= held * gpus_per_node * _interval_hours(settings)
+        remaining -= spent * gpus_per_node * _interval_hours(settings)

@@ -64,7 +64,7 @@ class OperatorControls:
 
 @dataclass(frozen=True)
 class GuardrailState:
-    """What the guardrails remember between cycles.
+    """State the guardrails keep between cycles.
 
     ``usage`` is keyed by burst pool name. ``last_change`` is keyed by (kind, name) and contains
     when each floor last changed. ``active`` contains the guardrail rule that set each floor in
@@ -104,7 +104,9 @@ def apply_guardrails(
     final_pools = tuple(context.pause(floor) for floor in guarded_pools)
     final_workloads = tuple(context.pause(floor) for floor in guarded_workloads)
 
-    planned = {(floor.kind, floor.name): floor for floor in (*pools, *workloads)}
+    planned: dict[FloorKey, FloorDecision] = {
+        (floor.kind, floor.name): floor for floor in (*pools, *workloads)
+    }
     active = _log_guardrails((*final_pools, *final_workloads), planned, state.active, log_level)
     new_state = GuardrailState(
         usage=usage,
@@ -234,16 +236,16 @@ class _Context:
         return capped
 
     def pause(self, floor: FloorDecision) -> FloorDecision:
-        why = self._pause_reason(floor)
-        if why is None:
+        cause = self._pause_reason(floor)
+        if cause is None:
             return floor
-        held = floor.desired if floor.current is None else floor.current
-        holding = "the current floor is unknown" if floor.current is None else f"holding {held}"
+        kept = floor.desired if floor.current is None else floor.current
+        holding = "the current floor is unknown" if floor.current is None else f"holding {kept}"
         reason = (
-            f"paused ({why}); {holding}; the plan was {floor.desired} {floor.unit} "
+            f"paused ({cause}); {holding}; the plan was {floor.desired} {floor.unit} "
             f"(rule {floor.rule}): {floor.reason}"
         )
-        return replace(floor, desired=held, rule=RULE_PAUSED, reason=reason)
+        return replace(floor, desired=kept, rule=RULE_PAUSED, reason=reason)
 
     def _pause_reason(self, floor: FloorDecision) -> str | None:
         key = (floor.kind, floor.name)

@@ -8,6 +8,7 @@ time, and one that exists twice uses the first of the two.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import zoneinfo
 from collections.abc import Mapping
@@ -46,7 +47,7 @@ def override_active(override: OverrideSettings, now: pd.Timestamp) -> bool:
     )
 
 
-def _localize(value: object, zone: zoneinfo.ZoneInfo) -> pd.Timestamp:
+def _localize(value: dt.datetime, zone: zoneinfo.ZoneInfo) -> pd.Timestamp:
     stamp = pd.Timestamp(value)
     return stamp.tz_localize(zone, ambiguous=True, nonexistent="shift_forward")
 

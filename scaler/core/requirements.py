@@ -2,7 +2,9 @@
 
 Requirements come from each workload's forecast at ``forecast.planning_level``. Row ``i`` of a
 schedule covers the model step ``[start + i * step, start + (i + 1) * step)``, the same grid as
-the forecast it came from.
+the forecast it came from. With ``policy.workload_floor_fills_nodes`` a workload's replica
+requirement is raised to every replica that fits on the nodes its own pools need in that row,
+because those GPUs are billed whether they serve or not.
 
 Lead time has two phases: node provisioning per pool (floor raised to GPUs allocatable) and
 workload start per workload (pod scheduled to serving). The node floor held at ``now`` is the
@@ -22,7 +24,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from forecaster.forecast import Forecast
-from scaler.core.capacity import Fleet, FloatArray, IntArray
+from scaler.core.capacity import Fleet, FloatArray, IntArray, Placement
 from scaler.settings import Settings
 
 
@@ -60,7 +62,9 @@ class Requirements:
     """Replicas per workload and nodes per pool for every step of a forecast horizon.
 
     ``demand`` is the forecast quantile (in the demand's unit) behind each row, and ``unplaced``
-    counts the replicas that did not fit under the pools' max_nodes.
+    counts the replicas that did not fit under the pools' max_nodes. ``replicas`` includes the
+    replicas added to fill free slots (see ``fill_node_slots``); ``demand_replicas`` is what the
+    demand alone needs, and equals ``replicas`` when filling is off or nothing was added.
     """
 
     start: pd.Timestamp
@@ -70,6 +74,7 @@ class Requirements:
     replicas: Mapping[str, IntArray]
     nodes: Mapping[str, IntArray]
     unplaced: Mapping[str, IntArray]
+    demand_replicas: Mapping[str, IntArray] | None = None
 
     @cached_property
     def rows(self) -> int:
@@ -136,8 +141,11 @@ def requirements_from_forecasts(
             )
         demand[workload.name] = np.maximum(values, 0.0)
 
-    replicas = fleet.replicas_for_demand(demand)
-    placement = fleet.place(replicas)
+    needed = fleet.replicas_for_demand(demand)
+    placement = fleet.place(needed)
+    replicas = needed
+    if settings.policy.workload_floor_fills_nodes:
+        replicas = fill_node_slots(fleet, placement, needed)
     return Requirements(
         start=first.cutoff + first.step,
         step=first.step,
@@ -146,7 +154,33 @@ def requirements_from_forecasts(
         replicas=replicas,
         nodes=dict(placement.nodes),
         unplaced=dict(placement.unplaced),
+        demand_replicas=needed,
     )
+
+
+def fill_node_slots(
+    fleet: Fleet, placement: Placement, needed: Mapping[str, IntArray]
+) -> dict[str, IntArray]:
+    """Return each workload's replicas raised to fill the nodes its exclusive pools need.
+
+    A pool counts as exclusive when no other workload lists it. Its node requirement (a static
+    pool's fixed size included) is billed whether its GPUs serve or not, so every slot on it
+    gets a replica; replicas placed on shared pools stay as the demand needs them. The result
+    never exceeds ``max_replicas`` and never falls below ``needed``, so the node requirement
+    does not change.
+    """
+    filled: dict[str, IntArray] = {}
+    for name, workload in fleet.workloads.items():
+        total = np.zeros_like(needed[name])
+        for pool in workload.pools:
+            if fleet.workloads_on(pool) == (name,):
+                per_node = fleet.units_per_node[pool] // fleet.units_per_replica[name, pool]
+                total = total + np.asarray(placement.nodes[pool], dtype=np.int64) * per_node
+            else:
+                total = total + placement.placed[name, pool]
+        ceiling = np.minimum(total, workload.capacity.max_replicas)
+        filled[name] = np.maximum(needed[name], ceiling).astype(np.int64)
+    return filled
 
 
 def _check_aligned(settings: Settings, forecasts: Mapping[str, Forecast]) -> Forecast:

@@ -18,19 +18,28 @@ Because nodes and replicas are interchangeable and removed newest first, the k-t
 at minute t exactly when at least k nodes were billed at every minute of [t - provisioning, t].
 The same holds for serving replicas. So every series is a sliding maximum or minimum and the
 whole simulation is a handful of numpy passes, with no per-minute Python loop.
+
+Random provisioning (``simulator.pools``, ``simulator.workloads``, GPU-init failures, stockouts)
+and billing granularities that do not divide a minute replace the sliding windows of that pool
+or workload by per-position chains of draws (``scaler.core.positions`` and
+``scaler.core.provisioning``). A run is seeded by ``simulator.seed`` and gives every policy the
+same draws. With none of those settings, the deterministic model above applies unchanged.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from scaler.core.capacity import Fleet, FloatArray, IntArray, replicas_for_value
-from scaler.settings import Settings
+from scaler.core.phases import pool_phase, workload_phase
+from scaler.core.positions import PositionDraws
+from scaler.core.provisioning import NodeLog, ProvisioningEvents, run_pool, run_replicas
+from scaler.settings import PoolSettings, Settings, WorkloadSettings
 
 MINUTE_SECONDS = 60
 
@@ -96,8 +105,12 @@ class InitialState:
 class Simulation:
     """Per-minute series of one simulated run, one array per pool or workload.
 
-    Targets are as applied, after clamping to the bounds. ``running_replicas`` have a slot on a
-    usable node. ``serving_replicas`` have been running for the workload start phase.
+    Targets are as applied, after clamping to the bounds. ``requested_nodes`` are requested and
+    not yet released, stockout-delayed ones included, and ``billed_nodes`` are the fulfilled
+    ones. ``running_replicas`` have a slot on a usable node. ``serving_replicas`` have been
+    running for the workload start phase. ``billed_node_seconds`` sums each node's billed
+    lifetime after rounding to the billing granularity. ``events`` and ``node_logs`` exist for
+    burst pools replayed through draws.
     """
 
     node_targets: Mapping[str, IntArray]
@@ -109,13 +122,20 @@ class Simulation:
     serving_gpus: Mapping[str, IntArray]
     gpus_per_node: Mapping[str, int]
     price_per_node_hour: Mapping[str, float]
+    requested_nodes: Mapping[str, IntArray] = field(default_factory=dict)
+    billed_node_seconds: Mapping[str, int] = field(default_factory=dict)
+    events: Mapping[str, ProvisioningEvents] = field(default_factory=dict)
+    node_logs: Mapping[str, NodeLog] = field(default_factory=dict)
 
     @property
     def minutes(self) -> int:
         return len(next(iter(self.billed_nodes.values())))
 
-    def billed_node_minutes(self, pool: str) -> int:
-        """Return the integral of billed nodes over the run, in node-minutes."""
+    def billed_node_minutes(self, pool: str) -> float:
+        """Return billed node-minutes: the integral of billed nodes, or with a billing
+        granularity the sum of rounded lifetimes."""
+        if pool in self.billed_node_seconds:
+            return self.billed_node_seconds[pool] / MINUTE_SECONDS
         return int(self.billed_nodes[pool].sum())
 
     def gpu_hours(self, pool: str) -> float:
@@ -143,26 +163,10 @@ def simulate(
     """Simulate targets given per minute: one node target per burst pool, one replica target
     per workload. Static pools need no target.
     """
-    billed: dict[str, IntArray] = {}
-    usable: dict[str, IntArray] = {}
-    applied_nodes: dict[str, IntArray] = {}
     minutes = len(np.asarray(next(iter(replica_targets.values()))))
-    delay = minutes_for(settings.simulator.scale_down_delay_seconds)
-    for pool in settings.pools:
-        if pool.kind == "static":
-            fixed = np.full(minutes, pool.max_nodes, dtype=np.int64)
-            applied_nodes[pool.name] = billed[pool.name] = usable[pool.name] = fixed
-            continue
-        target = np.clip(
-            np.asarray(node_targets[pool.name], dtype=np.int64), pool.min_nodes, pool.max_nodes
-        )
-        _check_length(pool.name, target, minutes)
-        start_nodes = min(max(initial.nodes.get(pool.name, 0), pool.min_nodes), pool.max_nodes)
-        pool_billed = trailing_max(target, delay, start_nodes).astype(np.int64)
-        provisioning = minutes_for(pool.node_provisioning_seconds)
-        applied_nodes[pool.name] = target
-        billed[pool.name] = pool_billed
-        usable[pool.name] = trailing_min(pool_billed, provisioning, start_nodes).astype(np.int64)
+    pools = [
+        _simulate_pool(settings, pool, node_targets, initial, minutes) for pool in settings.pools
+    ]
 
     applied_replicas: dict[str, IntArray] = {}
     for workload in settings.workloads:
@@ -172,6 +176,7 @@ def simulate(
         applied_replicas[workload.name] = np.clip(
             target, capacity.min_replicas, capacity.max_replicas
         )
+    usable = {pool.name: pool.usable for pool in pools}
     placement = fleet.place(applied_replicas, available_nodes=usable)
 
     running: dict[str, IntArray] = {}
@@ -180,15 +185,13 @@ def simulate(
     for workload in settings.workloads:
         name = workload.name
         running[name] = placement.placed_replicas(name)
-        start = minutes_for(workload.workload_start_seconds)
-        serving[name] = trailing_min(running[name], start, initial.replicas.get(name, 0)).astype(
-            np.int64
-        )
+        before = initial.replicas.get(name, 0)
+        serving[name] = _serving_replicas(settings, workload, running[name], before)
         serving_gpus[name] = serving[name] * workload.capacity.gpus_per_replica
 
     return Simulation(
-        node_targets=applied_nodes,
-        billed_nodes=billed,
+        node_targets={pool.name: pool.target for pool in pools},
+        billed_nodes={pool.name: pool.billed for pool in pools},
         usable_nodes=usable,
         replica_targets=applied_replicas,
         running_replicas=running,
@@ -196,7 +199,81 @@ def simulate(
         serving_gpus=serving_gpus,
         gpus_per_node={pool.name: pool.gpus_per_node for pool in settings.pools},
         price_per_node_hour={pool.name: pool.price_per_node_hour for pool in settings.pools},
+        requested_nodes={pool.name: pool.requested for pool in pools},
+        billed_node_seconds={pool.name: pool.billed_seconds for pool in pools},
+        events={pool.name: pool.events for pool in pools if pool.events is not None},
+        node_logs={pool.name: pool.log for pool in pools if pool.log is not None},
     )
+
+
+@dataclass(frozen=True)
+class _PoolSeries:
+    name: str
+    target: IntArray
+    requested: IntArray
+    billed: IntArray
+    usable: IntArray
+    billed_seconds: int
+    events: ProvisioningEvents | None = None
+    log: NodeLog | None = None
+
+
+def _simulate_pool(
+    settings: Settings,
+    pool: PoolSettings,
+    node_targets: Mapping[str, npt.ArrayLike],
+    initial: InitialState,
+    minutes: int,
+) -> _PoolSeries:
+    """Replay one pool: by sliding windows when its node phase is fixed, else through draws."""
+    if pool.kind == "static":
+        fixed = np.full(minutes, pool.max_nodes, dtype=np.int64)
+        seconds = pool.max_nodes * minutes * MINUTE_SECONDS
+        return _PoolSeries(pool.name, fixed, fixed, fixed, fixed, seconds)
+    simulator = settings.simulator
+    target = np.clip(
+        np.asarray(node_targets[pool.name], dtype=np.int64), pool.min_nodes, pool.max_nodes
+    )
+    _check_length(pool.name, target, minutes)
+    start_nodes = min(max(initial.nodes.get(pool.name, 0), pool.min_nodes), pool.max_nodes)
+    delay = minutes_for(simulator.scale_down_delay_seconds)
+    requested = trailing_max(target, delay, start_nodes).astype(np.int64)
+    phase = pool_phase(settings, pool)
+    provisioning = phase.fixed_minutes()
+    granularity = simulator.billing_granularity_seconds
+    if provisioning is not None and MINUTE_SECONDS % granularity == 0:
+        usable = trailing_min(requested, provisioning, start_nodes).astype(np.int64)
+        seconds = int(requested.sum()) * MINUTE_SECONDS
+        return _PoolSeries(pool.name, target, requested, requested, usable, seconds)
+    draws = PositionDraws(phase, simulator.seed, _redraw_minutes(settings), minutes)
+    run = run_pool(draws, requested, start_nodes, granularity)
+    return _PoolSeries(
+        pool.name,
+        target,
+        requested,
+        run.billed,
+        run.usable,
+        run.billed_seconds,
+        run.events,
+        run.log,
+    )
+
+
+def _serving_replicas(
+    settings: Settings, workload: WorkloadSettings, running: IntArray, before: int
+) -> IntArray:
+    """Replay one workload's start phase: a sliding window when fixed, else through draws."""
+    phase = workload_phase(settings, workload)
+    start = phase.fixed_minutes()
+    if start is not None:
+        return trailing_min(running, start, before).astype(np.int64)
+    simulator = settings.simulator
+    draws = PositionDraws(phase, simulator.seed, _redraw_minutes(settings), len(running))
+    return run_replicas(draws, running, before)
+
+
+def _redraw_minutes(settings: Settings) -> int:
+    return minutes_for(settings.simulator.redraw_interval_seconds)
 
 
 def initial_state(settings: Settings, fleet: Fleet, demand: Mapping[str, float]) -> InitialState:

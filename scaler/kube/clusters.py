@@ -2,8 +2,8 @@
 
 Crossplane often runs in a management cluster while the serving workloads, their HPAs and the
 GPU nodes run in workload clusters. With ``clusters`` configured, a pool's ``GPUNodePool`` is
-written to the management cluster (when one is defined) while the pool's nodes are read from
-the workload cluster they join; workload floors go to the workload's cluster. Without
+written to the management cluster (when one is defined). The pool's nodes are read from the
+workload cluster they join, and workload floors go to the workload's cluster. Without
 ``clusters`` everything goes through the single ``kubernetes`` client, as before.
 """
 

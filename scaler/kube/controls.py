@@ -13,11 +13,14 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pandas as pd
+
 from scaler.core.decision import RULE_PAUSED
-from scaler.core.guardrails import OperatorControls
-from scaler.kube.inventory import FloorObject
-from scaler.kube.objects import ANNOTATION_PREFIX, object_annotations
-from scaler.kube.writer import WriteRequest, WriteSkip
+from scaler.core.guardrails import GuardrailState, OperatorControls
+from scaler.kube.inventory import FloorObject, annotation_record
+from scaler.kube.objects import ANNOTATION_PREFIX, object_annotations, timestamp
+from scaler.kube.writer import LAST_CHANGE_ANNOTATION, WriteRequest, WriteSkip
+from scaler.settings_guardrails import GuardrailSettings
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +41,7 @@ def pause_reason(obj: Mapping[str, Any]) -> str | None:
 
 def read_controls(objects: Sequence[FloorObject]) -> OperatorControls:
     """Return the pauses the objects' annotations set, for ``decide(..., controls=...)``."""
-    paused = {
+    paused: dict[tuple[str, str], str] = {
         (item.kind, item.name): reason
         for item in objects
         if item.obj is not None and (reason := pause_reason(item.obj)) is not None
@@ -46,17 +49,51 @@ def read_controls(objects: Sequence[FloorObject]) -> OperatorControls:
     return OperatorControls(paused=paused)
 
 
-def pause_guard(request: WriteRequest) -> WriteSkip | None:
-    """Skip the write of a paused floor (by decision rule or by the object's annotation)."""
-    reason = pause_reason(request.obj)
-    if request.floor.rule == RULE_PAUSED:
-        reason = reason or request.floor.reason
-    if reason is None:
-        return None
-    logger.debug(
-        "Not writing %s of %s: the floor is paused (%s)",
-        request.target.field_text,
-        request.target.label,
-        reason,
-    )
-    return WriteSkip("held", f"paused: {reason}")
+def guardrail_state_from(objects: Sequence[FloorObject]) -> GuardrailState:
+    """Rebuild the cooldown clock of each floor from its ``last-change`` annotation.
+
+    For a process that starts without state, so a restart does not reset cooldowns.
+    """
+    last_change: dict[tuple[str, str], pd.Timestamp] = {}
+    for item in objects:
+        at = timestamp(annotation_record(item.annotations, LAST_CHANGE_ANNOTATION).get("at"))
+        if at is not None:
+            last_change[(item.kind, item.name)] = at
+    return GuardrailState(last_change=last_change)
+
+
+class PauseGuard:
+    """Write guard of ``FloorWriter`` that skips every write of a paused floor.
+
+    A floor is paused by its decision rule, by ``guardrails`` in the config, or by the
+    object's annotation. The config and the annotation are checked again at write time, so a
+    pause also applies to a floor that a later step (such as live signals) raised after
+    ``decide``.
+    """
+
+    def __init__(self, guardrails: GuardrailSettings) -> None:
+        self._guardrails = guardrails
+
+    def __call__(self, request: WriteRequest) -> WriteSkip | None:
+        reason = pause_reason(request.obj) or self._configured(
+            request.floor.kind, request.floor.name
+        )
+        if reason is None and request.floor.rule == RULE_PAUSED:
+            reason = request.floor.reason
+        if reason is None:
+            return None
+        logger.debug(
+            "Not writing %s of %s: the floor is paused (%s)",
+            request.target.field_text,
+            request.target.label,
+            reason,
+        )
+        return WriteSkip("held", f"paused: {reason}")
+
+    def _configured(self, kind: str, name: str) -> str | None:
+        if self._guardrails.paused:
+            return "guardrails.paused is set"
+        listed = (
+            self._guardrails.paused_pools if kind == "pool" else self._guardrails.paused_workloads
+        )
+        return f"listed in guardrails.paused_{kind}s" if name in listed else None

@@ -47,7 +47,7 @@ class FloorRenewal:
 
     Only floors peakcast wrote expire: a write that changes the value, or an object that
     already carries peakcast's expiry or ``last-change`` annotation. A value peakcast only
-    holds and never wrote (set by a person or a manifest) gets no expiry, so
+    keeps and never wrote (set by a person or a manifest) gets no expiry, so
     ``expire_floors`` never lowers it.
     """
 
@@ -71,7 +71,7 @@ class FloorRenewal:
 
 @dataclass(frozen=True)
 class ExpiryResult:
-    """What ``expire_floors`` did with one floor.
+    """Outcome of ``expire_floors`` for one floor.
 
     ``status`` is one of: ``expired`` (lowered to the baseline), ``dry_run`` (would be),
     ``valid`` (not expired yet), ``at_baseline`` (expired but not above the baseline),

@@ -2,13 +2,14 @@
 
 A GitOps controller (Argo CD, Flux) that has the floor field in its manifests sets it back on
 every sync, and a person may change it with ``kubectl edit``. Either way the field's value
-differs from the value peakcast last wrote (``peakcast.io/last-change``) and peakcast no longer
-owns the field in ``managedFields``. peakcast then records a Warning Event ``FloorReverted``
-naming the managers, logs it, keeps the record in the annotation ``peakcast.io/reverted``, and
-writes no floor to that field for ``guardrails.revert_backoff_seconds``. After the back-off the
-check runs again. peakcast never forces ownership back, so the field stays with whoever owns
-it until that manager releases it (for example once Argo CD ignores the field, see
-docs/PRODUCTION.md).
+differs from the value peakcast last wrote (``peakcast.io/last-change``), and ``managedFields``
+shows another manager as its owner (or the field is gone).
+
+peakcast then records a Warning Event ``FloorReverted`` naming the managers, logs it, keeps
+the record in the annotation ``peakcast.io/reverted``, and writes no floor to that field for
+``guardrails.revert_backoff_seconds``. After the back-off the check runs again. peakcast never
+forces ownership back, so the field stays with its owner until that manager lets it go, for
+example once Argo CD ignores the field (docs/PRODUCTION.md shows how).
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def detect_revert(obj: Mapping[str, Any], target: FloorTarget, field_manager: st
     """Return the revert of ``target``'s field on ``obj``, or None when there is none.
 
     A revert needs a value peakcast wrote, a different value now, and a field that
-    ``field_manager`` no longer owns.
+    ``field_manager`` no longer owns: another manager owns it, or it was removed. A field that
+    no manager owns any more is not a revert, because writing it takes it from no one.
     """
     written = last_written_value(obj)
     if written is None:
@@ -86,6 +88,8 @@ def detect_revert(obj: Mapping[str, Any], target: FloorTarget, field_manager: st
     if field_manager in owners:
         return None
     others = tuple(sorted(set(owners) - {field_manager}))
+    if not others and current is not None:
+        return None
     return Revert(target.label, target.field_text, written, current, others)
 
 

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FloorObject:
-    """One object that carries a floor, as read now; ``error`` says why it could not be read."""
+    """One object that carries a floor, as read now; ``error`` explains a failed read."""
 
     kind: FloorKind
     name: str
@@ -75,8 +75,8 @@ def _pool_object(clients: ClusterClients, settings: Settings, name: str) -> Floo
     except PeakcastError as error:
         logger.warning("Could not read %s of pool %s: %s", target.label, name, error)
         return FloorObject("pool", name, client, target, None, mode, error=str(error))
-    error = "" if obj is not None else f"{target.label} not found"
-    return FloorObject("pool", name, client, target, obj, mode, error=error)
+    problem = "" if obj is not None else f"{target.label} not found"
+    return FloorObject("pool", name, client, target, obj, mode, error=problem)
 
 
 def _workload_object(clients: ClusterClients, settings: Settings, name: str) -> FloorObject:

@@ -21,7 +21,7 @@ from scaler.kube.clusters import (
     serving_clusters,
     settings_for_cluster,
 )
-from scaler.kube.controls import pause_guard
+from scaler.kube.controls import PauseGuard
 from scaler.kube.events import EventRecorder, default_reporting_instance
 from scaler.kube.expiry import FloorRenewal
 from scaler.kube.gitops import RevertGuard
@@ -124,6 +124,6 @@ def _actuator(
         events,
         dry_run=dry_run,
         clock=clock,
-        guards=(pause_guard, reverts),
+        guards=(PauseGuard(settings.guardrails), reverts),
         annotation_hooks=(renewal, reverts.clear),
     )

@@ -36,6 +36,7 @@ from scaler.kube.resources import ResourceType
 logger = logging.getLogger(__name__)
 
 LAST_CHANGE_ANNOTATION = f"{ANNOTATION_PREFIX}last-change"
+_REASON_LIMIT = 300  # characters of the decision reason kept in the last-change annotation
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,24 @@ WriteGuard = Callable[[WriteRequest], WriteSkip | None]
 AnnotationHook = Callable[[WriteRequest], Mapping[str, str | None]]
 
 
+def unseen_floor_guard(request: WriteRequest) -> WriteSkip | None:
+    """Hold a lower value when the decision did not know the floor it would lower.
+
+    A floor that could not be read when the cycle decided (an API error or timeout) reaches the
+    policy as unknown, and the policy then plans from the bounds or the safe floor. Writing that
+    value over a higher floor read now would scale down on missing information, so the floor is
+    held and the next cycle decides with the value it reads.
+    """
+    floor, current = request.floor, request.current
+    if floor.current is not None or current is None or request.value >= current:
+        return None
+    return WriteSkip(
+        "held",
+        f"{request.target.field_text} of {request.target.label} was unknown when the cycle "
+        f"decided, so peakcast kept {current} instead of lowering it to {request.value}",
+    )
+
+
 class FloorWriter:
     """Applies floors with one field manager, emitting an Event per change or conflict."""
 
@@ -106,6 +125,9 @@ class FloorWriter:
         self._annotation_hooks = tuple(annotation_hooks)
 
     def write(self, request: WriteRequest) -> ApplyResult:
+        unseen = unseen_floor_guard(request)
+        if unseen is not None:
+            return self._result(request, unseen.status, unseen.message)
         for guard in self._guards:
             skip = guard(request)
             if skip is not None:
@@ -205,6 +227,8 @@ class FloorWriter:
             "from": request.current,
             "to": request.value,
             "rule": request.floor.rule,
+            # Shortened: annotations count towards the object's 256 KiB annotation limit.
+            "reason": request.floor.reason[:_REASON_LIMIT],
         }
         return json.dumps(record, separators=(",", ":"))
 

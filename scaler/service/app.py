@@ -22,15 +22,18 @@ from typing import Protocol, runtime_checkable
 import pandas as pd
 from kubernetes import client as k8s
 
+from forecaster.forecast import Forecast
 from scaler.actuators.base import Actuator
 from scaler.backtest.forecasting import ForecastEngine
 from scaler.cycle import Clock, CycleOutcome, LiveCycle
 from scaler.histories import HistoryLoader
+from scaler.kube.client import KubeClient
 from scaler.service.http import ServiceHTTPServer
 from scaler.service.leader import Leadership, LeaseConfig, LeaseElector, SoleReplica
 from scaler.service.metrics import LeadTimeStatistic, ServiceMetrics
-from scaler.service.scheduler import Schedule, ServiceJobs, build_scheduler
+from scaler.service.scheduler import Schedule, ServiceJobs, add_fast_loop_job, build_scheduler
 from scaler.settings import Settings
+from scaler.signals.wiring import at_now, service_fast_loop
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +75,7 @@ class ServiceApp:
         loader: HistoryLoader | None = None,
         engine: ForecastEngine | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        signal_kube: KubeClient | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = ServiceMetrics(settings)
@@ -82,10 +86,22 @@ class ServiceApp:
         self._started = False
         self.last_outcome: CycleOutcome | None = None
 
+        # Live signals: with any configured, the fast loop raises floors between cycles and the
+        # cycle applies through the fast loop's actuator, so each plan is max(predictive,
+        # reactive). ``signal_kube`` reads pods and nodes for the pool signals.
+        self.fast_loop = service_fast_loop(
+            settings,
+            actuator,
+            kube=signal_kube,
+            forecasts=self._forecast,
+            on_refit=self._refit_soon,
+            observer=self.metrics,
+        )
+        self._clock = clock
         self.cycle = LiveCycle(
             settings,
             loader or HistoryLoader(settings),
-            actuator,
+            self.fast_loop.actuator if self.fast_loop is not None else actuator,
             engine=engine,
             observer=self.metrics,
         )
@@ -106,6 +122,9 @@ class ServiceApp:
             monotonic=monotonic,
         )
         self.scheduler = build_scheduler(self.jobs, Schedule.from_settings(settings), self.metrics)
+        if self.fast_loop is not None:
+            interval = settings.fast_loop.interval_seconds
+            add_fast_loop_job(self.scheduler, self.jobs, at_now(self.fast_loop, clock), interval)
         self._listen = (host, port)
         self._http: ServiceHTTPServer | None = None
         self._elector_thread = threading.Thread(
@@ -212,3 +231,20 @@ class ServiceApp:
 
     def _keep_outcome(self, outcome: CycleOutcome) -> None:
         self.last_outcome = outcome
+
+    def _forecast(self, workload: str) -> Forecast | None:
+        view = self.cycle.view(workload)
+        return view.forecast if view is not None else None
+
+    def _refit_soon(self, workload: str) -> None:
+        # A forecast miss requests a refit of that workload now, outside the refit schedule.
+        if not self.scheduler.running:
+            return
+        self.scheduler.add_job(
+            self.cycle.refresh,
+            args=(self.settings.workload(workload), self._clock()),
+            kwargs={"refit": True},
+            id=f"refit-{workload}",
+            name=f"refit-{workload}",
+            replace_existing=True,
+        )

@@ -38,9 +38,10 @@ from scaler.settings import Settings, WorkloadSettings
 
 logger = logging.getLogger(__name__)
 
-# Failures one workload's refresh turns into held floors: peakcast's own errors (missing or
-# partial data, an unreachable source, an invalid query), numeric and indexing errors a model
-# can raise on odd data (numpy's LinAlgError is a ValueError), and network or file errors.
+# Failures that one workload's refresh turns into held floors. They are peakcast's own errors
+# (missing or partial data, an unreachable source, an invalid query), the numeric and indexing
+# errors a model can raise on odd data (numpy's LinAlgError is a ValueError), and network or
+# file errors.
 REFRESH_ERRORS: tuple[type[BaseException], ...] = (
     PeakcastError,
     ValueError,
@@ -69,7 +70,7 @@ def error_kind(error: BaseException) -> str:
 
 @dataclass(frozen=True)
 class WorkloadView:
-    """What the newest refresh of one workload left for planning.
+    """The newest refresh result of one workload, as planning reads it.
 
     ``forecast`` is the newest forecast made, kept from an earlier refresh when this one
     failed. ``observed`` is the newest observed demand sample, in the demand's unit.
@@ -121,6 +122,8 @@ class ForecastRefresher:
         self._views: dict[str, WorkloadView] = {}
         self._views_lock = threading.Lock()
         self._workload_locks = {w.name: threading.Lock() for w in settings.workloads}
+        # Per workload, the error kind of its current run of unusable refreshes and its length.
+        self._unusable: dict[str, tuple[str, int]] = {}
 
     def refresh(
         self, workload: WorkloadSettings, now: pd.Timestamp, *, refit: bool = False
@@ -152,15 +155,7 @@ class ForecastRefresher:
             observed=previous.observed if previous else None,
             error_kind=kind,
         )
-        logger.warning(
-            "workload %s: refresh at %s failed (%s): %s; its floors and its pools' floors hold",
-            workload,
-            now.isoformat(),
-            kind,
-            reason,
-            extra={"workload": workload, "error_kind": kind},
-        )
-        self._observer.error(kind)
+        self._report_unusable(workload, now, kind, f"refresh failed ({kind}): {reason}")
         return self._keep(view, now)
 
     def view(self, workload: str) -> WorkloadView | None:
@@ -190,16 +185,41 @@ class ForecastRefresher:
             return self.mark_failed(name, now, str(error), error_kind(error))
 
         view = WorkloadView(name, now, status, forecast, _newest_value(history))
-        if not status.usable:
-            logger.warning(
-                "workload %s: data at %s is not usable: %s; its floors hold",
-                name,
-                now.isoformat(),
-                status.reason,
-                extra={"workload": name},
-            )
-            self._observer.error("data_missing")
+        if status.usable:
+            self._report_usable(name, now)
+        else:
+            self._report_unusable(name, now, "data_missing", f"data not usable: {status.reason}")
         return self._keep(view, now)
+
+    def _report_unusable(self, workload: str, now: pd.Timestamp, kind: str, reason: str) -> None:
+        """Count every unusable refresh; log the first of a run of one kind as a warning."""
+        with self._views_lock:
+            previous_kind, count = self._unusable.get(workload, ("", 0))
+            count = count + 1 if previous_kind == kind else 1
+            self._unusable[workload] = (kind, count)
+        logger.log(
+            logging.WARNING if count == 1 else logging.DEBUG,
+            "workload %s: %s at %s; its floors and its pools' floors hold (%d in a row)",
+            workload,
+            reason,
+            now.isoformat(),
+            count,
+            extra={"workload": workload, "error_kind": kind},
+        )
+        self._observer.error(kind)
+
+    def _report_usable(self, workload: str, now: pd.Timestamp) -> None:
+        with self._views_lock:
+            kind, count = self._unusable.pop(workload, ("", 0))
+        if count:
+            logger.info(
+                "workload %s: data usable again at %s after %d refreshes with %s",
+                workload,
+                now.isoformat(),
+                count,
+                kind,
+                extra={"workload": workload},
+            )
 
     def _fitted(
         self, name: str, history: History, now: pd.Timestamp, refit: bool
@@ -273,10 +293,10 @@ def align_forecasts(
 def held_forecast(
     workload: WorkloadSettings, current: Floors, aligned: Mapping[str, Forecast]
 ) -> Forecast:
-    """Plan a workload that has no forecast yet at the replica floor it holds.
+    """Build a flat forecast that plans a workload without one at its current replica floor.
 
-    Its own floors hold anyway (its data status is unusable). Placing it at what it holds
-    keeps the other workloads from planning with capacity it still occupies, which they
+    Its own floors hold anyway, because its data status is unusable. Placing it at its current
+    floor keeps the other workloads from planning with capacity it still occupies, which they
     would do if it counted as zero demand.
     """
     capacity = workload.capacity

@@ -42,7 +42,8 @@ LeaderCallback = Callable[[bool], None]
 
 
 class Leadership(Protocol):
-    """Tells whether this replica may act; ``run`` keeps it up to date until ``stop`` is set."""
+    """The right to act: ``is_leader`` tells whether this replica may act, and ``run`` keeps
+    that up to date until ``stop`` is set."""
 
     def is_leader(self) -> bool: ...
 
@@ -78,7 +79,7 @@ class SoleReplica:
 
 @dataclass(frozen=True)
 class LeaseConfig:
-    """Where the Lease is and how it is timed; seconds as in ``ServiceSettings``."""
+    """The Lease's name and namespace, this replica's identity, and the timing in seconds."""
 
     name: str
     namespace: str

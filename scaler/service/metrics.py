@@ -29,10 +29,11 @@ from scaler.core.requirements import pool_lead_seconds
 from scaler.cycle import CycleObserver, CycleOutcome
 from scaler.service.forecasts import WorkloadView
 from scaler.settings import Settings
+from scaler.signals.outcome import FastCycleOutcome, FastLoopObserver
 
 logger = logging.getLogger(__name__)
 
-# Every error kind the service counts; each starts at 0 so rate() sees its first increase.
+# Every error kind the service counts. Each starts at 0, so rate() covers its first increase.
 ERROR_KINDS = (
     "data_missing",
     "data_partial",
@@ -68,7 +69,7 @@ def timestamp_seconds(at: pd.Timestamp) -> float:
     return at.value / 1e9
 
 
-class ServiceMetrics(CycleObserver):
+class ServiceMetrics(CycleObserver, FastLoopObserver):
     """Every peakcast series, updated by the cycle (as its observer), the jobs and the leader."""
 
     def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
@@ -78,6 +79,7 @@ class ServiceMetrics(CycleObserver):
         self._define_forecast_series()
         self._define_floor_series()
         self._define_service_series()
+        self._define_signal_series()
         self._set_configured_lead_times()
 
     # --- definitions ---------------------------------------------------------------------------
@@ -86,15 +88,15 @@ class ServiceMetrics(CycleObserver):
         registry = self.registry
         self.forecast_demand = Gauge(
             "peakcast_forecast_demand",
-            "Forecast demand quantile, in the workload's demand unit, horizon_seconds after the "
-            "refresh that made it.",
+            "Forecast demand quantile, in the workload's demand unit, for the model step starting "
+            "horizon_seconds after the first forecast step.",
             ["workload", "quantile", "horizon_seconds"],
             registry=registry,
         )
         self.forecast_point = Gauge(
             "peakcast_forecast_point_demand",
-            "Point forecast of demand, in the workload's demand unit, horizon_seconds after the "
-            "refresh that made it.",
+            "Point forecast of demand, in the workload's demand unit, for the model step starting "
+            "horizon_seconds after the first forecast step.",
             ["workload", "horizon_seconds"],
             registry=registry,
         )
@@ -221,6 +223,53 @@ class ServiceMetrics(CycleObserver):
             registry=registry,
         )
 
+    def _define_signal_series(self) -> None:
+        registry = self.registry
+        self.combined_floor = Gauge(
+            "peakcast_combined_floor_replicas",
+            "Replica floor max(predictive, reactive): the forecast policy's floor, or a live "
+            "signal's floor held for the stabilisation window, whichever is higher. An HPA or "
+            "KEDA ScaledObject can scale on it.",
+            ["workload"],
+            registry=registry,
+        )
+        self.forecast_misses = Counter(
+            "peakcast_forecast_misses",
+            "Forecast misses: live demand stayed above the forecast's upper quantile for "
+            "signals.demand_above_forecast.misses.miss_after_seconds.",
+            ["workload"],
+            registry=registry,
+        )
+        self.planning_level = Gauge(
+            "peakcast_planning_level",
+            "Quantile level the workload is planned at; above forecast.planning_level after "
+            "a forecast miss, until demand stays within the forecast again.",
+            ["workload"],
+            registry=registry,
+        )
+        self.signal_value = Gauge(
+            "peakcast_signal_value",
+            "Newest value of a live signal, in the signal's unit; absent while unreadable.",
+            ["kind", "name", "signal"],
+            registry=registry,
+        )
+        self.signal_unreadable = Counter(
+            "peakcast_signal_unreadable",
+            "Fast cycles in which a live signal could not be read, so it raised nothing.",
+            ["kind", "name", "signal"],
+            registry=registry,
+        )
+        self.reactive_raises = Counter(
+            "peakcast_reactive_raises",
+            "Floors the fast loop raised above the current floor.",
+            ["kind", "name"],
+            registry=registry,
+        )
+        for workload in self.settings.workloads:
+            signals = workload.signals
+            if signals is not None and signals.demand_above_forecast is not None:
+                self.forecast_misses.labels(workload.name)
+
     def _set_configured_lead_times(self) -> None:
         for pool in self.settings.pools:
             self.pool_lead_time.labels(pool.name).set(pool_lead_seconds(self.settings, pool.name))
@@ -265,6 +314,30 @@ class ServiceMetrics(CycleObserver):
     def error(self, kind: str) -> None:
         self.errors.labels(kind).inc()
 
+    # --- FastLoopObserver ------------------------------------------------------------------------
+
+    def fast_cycle(self, outcome: FastCycleOutcome) -> None:
+        for report in outcome.reports:
+            key = report.key
+            signal = f"{key.signal}[{key.index}]" if key.index else key.signal
+            labels = (key.kind, key.target, signal)
+            if report.value is None or not math.isfinite(report.value):
+                _remove(self.signal_value, labels)
+            else:
+                self.signal_value.labels(*labels).set(report.value)
+            if report.status == "unreadable":
+                self.signal_unreadable.labels(*labels).inc()
+        for floor in outcome.raised:
+            self.reactive_raises.labels(floor.kind, floor.name).inc()
+        for workload in outcome.misses:
+            self.forecast_misses.labels(workload).inc()
+        for workload, level in outcome.levels.items():
+            self.planning_level.labels(workload).set(level)
+
+    def combined_floors(self, floors: Mapping[str, int]) -> None:
+        for workload, value in floors.items():
+            self.combined_floor.labels(workload).set(value)
+
     # --- service -------------------------------------------------------------------------------
 
     def set_leader(self, leader: bool) -> None:
@@ -273,6 +346,7 @@ class ServiceMetrics(CycleObserver):
         if not leader:
             self.planned_floor.clear()
             self.current_floor.clear()
+            self.combined_floor.clear()
 
     def set_lead_times(self, measured: Mapping[tuple[str, str], LeadTimeStatistic]) -> None:
         """Export measured lead-time quantiles of pools and workloads (kind, name) -> samples."""
@@ -286,11 +360,12 @@ class ServiceMetrics(CycleObserver):
                     gauge.labels(name, label).set(value)
 
     def _set_forecast(self, name: str, forecast: Forecast, now: pd.Timestamp) -> None:
-        first = forecast.cutoff + forecast.step
+        # Counted from the first forecast step, so the row does not depend on when in the
+        # current step the refresh ran.
         for horizon in self._horizons:
-            row = math.floor((now + pd.Timedelta(seconds=horizon) - first) / forecast.step)
+            row = math.floor(pd.Timedelta(seconds=horizon) / forecast.step)
             labels = (name, str(horizon))
-            if not 0 <= row < forecast.h:
+            if row >= forecast.h:
                 _remove(self.forecast_point, labels)
                 for level in forecast.quantiles:
                     _remove(self.forecast_demand, (name, f"{level:g}", str(horizon)))
@@ -306,16 +381,18 @@ class ServiceMetrics(CycleObserver):
     def _set_forecast_replicas(self, name: str, forecast: Forecast, now: pd.Timestamp) -> None:
         workload = self.settings.workload(name)
         level = self.settings.forecast.planning_level
-        series = forecast.quantile(level)
+        values = forecast.quantiles[level]
         end = now + pd.Timedelta(seconds=workload.workload_start_seconds)
-        # A row covers [start, start + step), so the rows meeting [now, end] start before end
-        # and end after now.
-        starts = series.index
-        window = series[(starts > now - forecast.step) & (starts <= end)]
-        if window.empty:
+        # The rows meeting [now, end], as the policy's lead window takes them: a window before
+        # the first row (the current step is still being observed) uses the first row.
+        first_start = forecast.cutoff + forecast.step
+        first = max(0, math.floor((now - first_start) / forecast.step))
+        last = min(forecast.h - 1, max(0, math.floor((end - first_start) / forecast.step)))
+        if first > last:
             _remove(self.forecast_replicas, (name, workload.namespace))
             return
-        replicas = replicas_for_value(float(window.max()), workload.capacity)
+        peak = float(values[first : last + 1].max())
+        replicas = replicas_for_value(peak, workload.capacity)
         self.forecast_replicas.labels(name, workload.namespace).set(replicas)
 
 

@@ -9,7 +9,7 @@ and run late within ``service.misfire_grace_seconds``, and a random start delay 
 - ``refit`` refits every workload's model, re-selecting it with model ``auto`` (every replica).
 
 Workloads are refreshed in parallel on daemon threads, and the job stops waiting for one after
-``service.workload_timeout_seconds``: that workload holds its floors, and a thread takes its
+``service.workload_timeout_seconds``. That workload's floors hold, and a thread takes its
 place so the workloads queued behind it are not delayed further.
 """
 
@@ -48,6 +48,7 @@ T = TypeVar("T")
 JOB_REFRESH = "refresh"
 JOB_PLAN = "plan"
 JOB_REFIT = "refit"
+JOB_FAST_LOOP = "fast_loop"
 WAIT_POLL_SECONDS = 0.05
 
 
@@ -323,6 +324,30 @@ def build_scheduler(
         schedule.misfire_grace_seconds,
     )
     return scheduler
+
+
+def add_fast_loop_job(
+    scheduler: BackgroundScheduler,
+    jobs: ServiceJobs,
+    run_fast_cycle: Callable[[], object],
+    interval_seconds: int,
+) -> None:
+    """Add the fast loop's job: live signals read and floors raised every ``interval_seconds``.
+
+    Only the leader runs it, as it writes floors. It has an executor of its own, so a long
+    refresh or refit never delays a raise.
+    """
+    scheduler.add_executor(ThreadPoolExecutor(max_workers=1), alias=JOB_FAST_LOOP)
+
+    def fast_cycle() -> None:
+        if jobs.may_act():
+            run_fast_cycle()
+
+    trigger = IntervalTrigger(seconds=interval_seconds, timezone=dt.UTC)
+    scheduler.add_job(
+        fast_cycle, trigger, id=JOB_FAST_LOOP, name=JOB_FAST_LOOP, executor=JOB_FAST_LOOP
+    )
+    logger.info("Schedule: fast loop every %d s", interval_seconds)
 
 
 def _job_listener(observer: CycleObserver) -> Callable[[JobExecutionEvent], None]:

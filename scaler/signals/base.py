@@ -2,7 +2,7 @@
 
 A signal watches one pool (its node floor) or one workload (its replica floor). ``read`` returns
 the samples the source supplied for this read and a rule that turns the current floor into the
-floor the signal asks for. Whether the signal may raise anything is decided afterwards, by
+floor the signal requests. Whether the signal may raise anything is decided afterwards, by
 hysteresis over the samples (``scaler.signals.hysteresis``). A source that cannot be read
 raises ``SignalUnavailableError``, and the fast loop reports it and changes nothing.
 """
@@ -43,7 +43,7 @@ class Reading:
     """What one read of a signal returned.
 
     ``value`` and ``threshold`` are those of the newest sample, in the signal's unit.
-    ``floor_for`` maps the current floor to the floor the signal asks for while it holds.
+    ``floor_for`` maps the current floor to the floor the signal requests while it holds.
     """
 
     samples: tuple[Sample, ...]

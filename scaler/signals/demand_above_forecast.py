@@ -3,7 +3,7 @@
 Live demand comes from Thanos over the hysteresis window, in the demand's unit (the query's
 value times ``demand.scale``). Each sample is compared with the upper quantile of the forecast
 row that covers its time. A sample that no forecast row covers is missing. While the signal
-holds, the floor asked for is the replicas the newest live demand needs.
+holds, the floor requested is the replicas the newest live demand needs.
 
 The same comparison at ``now`` feeds forecast-miss handling (``scaler.misses``).
 """

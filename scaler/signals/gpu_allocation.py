@@ -1,9 +1,9 @@
 """Signal: requested versus allocatable GPUs on a pool's GPU-ready nodes.
 
 The value is requested / allocatable GPUs, from the pods bound to those nodes that have not
-finished. Over ``max_requested_ratio`` the floor asked for is the node count that brings the
+finished. Over ``max_requested_ratio`` the floor requested is the node count that brings the
 requests under that share: ``ceil(requested / (max_requested_ratio x gpus_per_node))``.
-That floor does not depend on the current floor, so a repeated read asks for the same nodes.
+That floor does not depend on the current floor, so a repeated read requests the same nodes.
 """
 
 from __future__ import annotations
@@ -66,7 +66,12 @@ class GpuAllocationSignal:
         }
         requested = sum(gpu_request(pod, resource) for pod in pods if is_running_on(pod, ready))
         allocatable = readiness.allocatable_gpus
-        ratio = requested / allocatable if allocatable else (math.inf if requested else 0.0)
+        if allocatable:
+            ratio = requested / allocatable
+        elif requested:
+            ratio = math.inf
+        else:
+            ratio = 0.0
         limit = self._settings.max_requested_ratio
         per_node = limit * self._pool.gpus_per_node
         needed = math.ceil(round(requested / per_node, _RATIO_DECIMALS))

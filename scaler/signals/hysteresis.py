@@ -20,6 +20,10 @@ import pandas as pd
 from scaler.signals.base import Sample
 from scaler.signals.settings import HysteresisSettings
 
+# Samples kept per signal. A run longer than this is reported at this length, which still holds
+# for any hysteresis shorter than the cap (about 4 h of 15 s samples).
+MAX_BUFFERED_SAMPLES = 1024
+
 
 @dataclass(frozen=True)
 class Run:
@@ -68,12 +72,13 @@ class SampleBuffer:
         """Merge ``samples`` into the signal's buffer and return its trailing run.
 
         A new sample replaces a buffered one at the same time. Samples before the run are
-        dropped, except the one that ended it.
+        dropped, except the one that ended it, and so are samples beyond
+        ``MAX_BUFFERED_SAMPLES``.
         """
         buffered = self._samples.setdefault(key, {})
         for sample in samples:
             buffered[sample.at] = sample
-        ordered = [buffered[at] for at in sorted(buffered)]
+        ordered = [buffered[at] for at in sorted(buffered)][-MAX_BUFFERED_SAMPLES:]
         run = trailing_run(ordered)
         keep = ordered[-(run.samples + 1) :]
         self._samples[key] = {sample.at: sample for sample in keep}

@@ -1,4 +1,4 @@
-"""What one fast cycle did, and the observer that exports it (the service's metrics)."""
+"""The outcome of one fast cycle, and the observer that exports it (the service's metrics)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from scaler.core.decision import FloorDecision
 from scaler.signals.base import SignalKey
 
 SignalStatus = Literal[
-    "raised",  # held long enough and asked for more than the current floor
+    "raised",  # held long enough and requested more than the current floor
     "at_floor",  # held long enough; the current floor already covers it
     "holding",  # over its threshold, but not yet for the hysteresis
     "below",  # under its threshold

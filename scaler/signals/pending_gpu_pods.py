@@ -1,9 +1,9 @@
 """Signal: GPU pods of a pool that the scheduler cannot place (Pending, Unschedulable).
 
-The value is the GPUs those pods request. The floor they ask for is the pool's current floor
-plus the nodes the pending GPUs need, where nodes of the current floor that are not GPU-ready
-yet already count as coming (``reactive_node_floor``), so a pod that waits for a booting node
-does not ask for a second one.
+The value is the GPUs those pods request. The floor they request is the pool's current floor
+plus the nodes the pending GPUs need (``reactive_node_floor``). Nodes of the current floor that
+are not GPU-ready yet already count as coming, so a pod that waits for a booting node does not
+request a second one.
 
 Each pending pod is evidence that the signal has been over its threshold since the pod became
 unschedulable (its ``PodScheduled`` transition time). So one read supplies one sample per
@@ -73,7 +73,7 @@ class PendingGpuPodsSignal:
 
     def _pending_pods(self) -> list[Obj]:
         settings = self._settings
-        namespaces: list[str | None] = list(settings.namespaces or [None])
+        namespaces: list[str | None] = [*settings.namespaces] if settings.namespaces else [None]
         pods: list[Obj] = []
         for namespace in namespaces:
             pods += self._client.list(

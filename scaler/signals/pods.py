@@ -60,7 +60,7 @@ def is_running_on(pod: Mapping[str, Any], nodes: set[str]) -> bool:
 def targets_pool(
     pod: Mapping[str, Any], node_labels: Mapping[str, str], toleration_key: str | None
 ) -> bool:
-    """Tell whether ``pod`` asks for the pool's nodes.
+    """Tell whether ``pod`` requests the pool's nodes.
 
     That is when its ``nodeSelector`` names at least one of the pool's node labels and none
     of them with another value, when one term of its required node affinity accepts the pool's
@@ -95,12 +95,12 @@ def _affinity_accepts(spec: Mapping[str, Any], node_labels: Mapping[str, str]) -
 
 
 def _term_accepts(term: Mapping[str, Any], node_labels: Mapping[str, str]) -> bool:
-    # NOTE: only In expressions on the pool's own label keys are understood; a term that uses
+    # NOTE: only In expressions on the pool's own label keys are understood. A term that uses
     # other keys or operators is not attributed to the pool.
     expressions: Iterable[Mapping[str, Any]] = term.get("matchExpressions") or []
     matched = False
     for expression in expressions:
-        key = expression.get("key")
+        key = str(expression.get("key"))
         if key not in node_labels or expression.get("operator") != "In":
             return False
         if node_labels[key] not in (expression.get("values") or []):

@@ -1,11 +1,11 @@
 """Reactive floors held through the stabilisation window, and the actuator that combines them.
 
-The fast loop records every floor a live signal asks for in ``RaisedFloors``, including one it
+The fast loop records every floor a live signal requests in ``RaisedFloors``, including one it
 did not need to write because the floor was already there. The planning cycle applies its
 decision through ``CombinedActuator``, which raises each floor to the highest reactive floor
 recorded within ``policy.stabilization_window_seconds``. So the plan is
 ``max(predictive, reactive)``. A floor a signal raised is lowered by the forecast policy only
-once the signal has stopped asking for it for a whole stabilisation window, and then by the
+once the signal has stopped requesting it for a whole stabilisation window, and then by the
 policy's bounded scale-down steps from the floor the cluster holds.
 """
 
@@ -96,7 +96,7 @@ def _combined_floor(floor: FloorDecision, raised: RaisedFloors, now: pd.Timestam
     if held is None or held.value <= floor.desired:
         return floor
     reason = (
-        f"live signal {held.signal} asked for {held.value} {floor.unit} at "
+        f"live signal {held.signal} requested {held.value} {floor.unit} at "
         f"{held.at.isoformat()} ({held.reason}); held for the {raised.window_seconds:.0f} s "
         f"stabilisation window above the forecast's {floor.desired} (rule {floor.rule})"
     )

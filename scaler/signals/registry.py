@@ -2,8 +2,8 @@
 
 Pool signals read the Kubernetes API, workload signals read Thanos. A signal whose client
 cannot be built (no cluster access, a source without credentials) is still built, as an
-``UnavailableSignal`` whose every read reports why, so the fast loop reports it and changes
-nothing, as it does for a source that is down.
+``UnavailableSignal`` whose every read raises the reason. The fast loop then reports it and
+changes nothing, as it does for a source that is down.
 """
 
 from __future__ import annotations
@@ -38,19 +38,6 @@ logger = logging.getLogger(__name__)
 # The signal names of the config, sorted; each is a key of PoolSignalSettings or
 # WorkloadSignalSettings.
 SIGNAL_NAMES = (DEMAND_ABOVE_FORECAST, GPU_ALLOCATION, PENDING_GPU_PODS, SATURATION)
-
-
-def has_signals(settings: Settings) -> bool:
-    """Tell whether any pool or workload configures a live signal."""
-    pools = any(
-        pool.signals is not None and (pool.signals.pending_gpu_pods or pool.signals.gpu_allocation)
-        for pool in settings.pools
-    )
-    workloads = any(
-        w.signals is not None and (w.signals.saturation or w.signals.demand_above_forecast)
-        for w in settings.workloads
-    )
-    return pools or workloads
 
 
 @dataclass

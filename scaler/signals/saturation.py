@@ -1,7 +1,7 @@
 """Signal: serving saturation of a workload (queue length, KV-cache use, queue time, GPU busy).
 
 Each built-in metric has one query template that averages over the workload's series, so the
-threshold is per replica. Where a metric was renamed, the template asks for the new name ``or``
+threshold is per replica. Where a metric was renamed, the template queries the new name ``or``
 the old one, so the query works on either side of the rename:
 
 - ``vllm_kv_cache_usage``: ``vllm:kv_cache_usage_perc`` replaced ``vllm:gpu_cache_usage_perc``
@@ -9,7 +9,7 @@ the old one, so the query works on either side of the rename:
 - ``dcgm_gpu_utilization``: ``DCGM_FI_PROF_GR_ENGINE_ACTIVE`` (0-1, profiling metric) or
   ``DCGM_FI_DEV_GPU_UTIL`` (percent, in dcgm-exporter's default counters) divided by 100.
 
-While the signal holds, the floor asked for is ``ceil(current x value / threshold)``, the HPA's
+While the signal holds, the floor requested is ``ceil(current x value / threshold)``, the HPA's
 replica formula, at least one replica and at most ``max_step_replicas`` above the current floor.
 """
 
@@ -67,6 +67,8 @@ def saturation_query(settings: SaturationSignalSettings) -> str:
 
 def saturation_floor(current: int, value: float, settings: SaturationSignalSettings) -> int:
     """Return the replica floor for ``value``: the HPA formula, bounded by one raise step."""
+    # NOTE: ``current`` is the replica floor (minReplicas), not the running replicas. While an
+    # HPA runs above the floor, this raise is smaller than the HPA's own recommendation.
     if not math.isfinite(value):
         return current
     proportional = math.ceil(round(current * value / settings.threshold, 9))
@@ -107,7 +109,10 @@ class SaturationSignal:
             description=self._description,
             key=self._config_key,
         )
-        samples = tuple(_sample(at, value, settings.threshold) for at, value in values.items())
+        samples = tuple(
+            _sample(at, float(value), settings.threshold)
+            for at, value in zip(values.index, values.to_numpy(), strict=True)
+        )
         newest = float(values.iloc[-1])
 
         def floor_for(current: int) -> int:

@@ -145,13 +145,13 @@ class SaturationSignalSettings(Frozen):
 
 
 class ForecastMissSettings(Frozen):
-    """What happens when live demand stays above the forecast's upper quantile."""
+    """Forecast-miss handling: live demand that stays above the forecast's upper quantile."""
 
     miss_after_seconds: int = Field(
         default=900,
         gt=0,
         description="Demand above the upper quantile for this long records a forecast miss, "
-        "asks for an early refit and widens the planning level by one step.",
+        "requests an early refit and widens the planning level by one step.",
     )
     widened_levels: list[float] | None = Field(
         default=None,
@@ -164,7 +164,7 @@ class ForecastMissSettings(Frozen):
         description="After this long without demand above the upper quantile, the planning "
         "level narrows by one step.",
     )
-    refit: bool = Field(default=True, description="Ask for an early refit on each miss.")
+    refit: bool = Field(default=True, description="Request an early refit on each miss.")
 
     @field_validator("widened_levels")
     @classmethod
@@ -218,6 +218,19 @@ class FastLoopSettings(Frozen):
         gt=0,
         description="Signals are read and floors raised this often in 'peakcast run'.",
     )
+
+
+def has_signals(settings: Settings) -> bool:
+    """Tell whether any pool or workload configures a live signal."""
+    pools = any(
+        pool.signals is not None and (pool.signals.pending_gpu_pods or pool.signals.gpu_allocation)
+        for pool in settings.pools
+    )
+    workloads = any(
+        w.signals is not None and (w.signals.saturation or w.signals.demand_above_forecast)
+        for w in settings.workloads
+    )
+    return pools or workloads
 
 
 def check_signal_references(settings: Settings) -> None:

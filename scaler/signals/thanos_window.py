@@ -65,7 +65,7 @@ def read_window(
     try:
         response = client.query_range(request)
     except PeakcastError as error:
-        raise SignalUnavailableError(f"{description}: the query failed: {error}") from error
+        raise SignalUnavailableError(str(error)) from error
     if response.warnings:
         raise SignalUnavailableError(
             f"{description}: partial response, warnings: {'; '.join(response.warnings)}"
@@ -80,12 +80,10 @@ def read_window(
             f"to one, e.g. with avg() or sum(): {query}"
         )
     grid = pd.date_range(start, now, freq=pd.Timedelta(seconds=step_seconds), tz="UTC")
-    values = pd.Series(math.nan, index=grid, dtype=float)
+    found: dict[pd.Timestamp, float] = {}
     for stamp, text in response.result[0].get("values") or []:
-        at = pd.Timestamp(float(stamp), unit="s", tz="UTC").round("s")
-        if at in values.index:
-            values[at] = _number(text)
-    return values
+        found[pd.Timestamp(float(stamp), unit="s", tz="UTC").round("s")] = _number(text)
+    return pd.Series([found.get(at, math.nan) for at in grid], index=grid, dtype=float)
 
 
 def _number(text: object) -> float:

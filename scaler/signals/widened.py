@@ -1,7 +1,7 @@
 """Floors at a widened planning level, for workloads whose forecast missed.
 
 The requirement schedule is rebuilt with each missed workload's forecast at its widened level
-in place of the planning level; the other workloads keep theirs, because they share pools. The
+in place of the planning level. The other workloads keep theirs, because they share pools. The
 floors are the maxima over the same lead windows the policy uses, so a widened level reaches
 the node floor a whole lead time ahead, not only the replica floor.
 """
@@ -22,7 +22,7 @@ from scaler.core.requirements import (
     requirements_from_forecasts,
     workload_lead_seconds,
 )
-from scaler.cycle import align_forecasts
+from scaler.service.forecasts import align_forecasts
 from scaler.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""How ``peakcast run`` and ``peakcast plan`` put the fast loop next to the forecast policy.
+"""Wiring of the fast loop next to the forecast policy, in ``peakcast run`` and ``peakcast plan``.
 
 - ``build_fast_loop`` wraps the service's actuator in a ``CombinedActuator`` and returns the
   fast loop that shares it. The planning cycle must apply through ``loop.actuator`` so that
@@ -6,7 +6,7 @@
   ``loop.run_once`` every ``fast_loop.interval_seconds``.
 - ``combine_with_signals`` is the one-shot step of ``peakcast plan``. It reads every signal
   once at ``now``, with the plan's floors as the current floors, and returns the decision with
-  each floor raised to what the live signals ask for.
+  each floor raised to what the live signals request.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from scaler.settings import Settings
 from scaler.signals.outcome import FastCycleOutcome, FastLoopObserver
 from scaler.signals.raised import CombinedActuator, RaisedFloors, combine_decision
 from scaler.signals.registry import QueryClients, build_signals
+from scaler.signals.settings import has_signals
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def build_fast_loop(
 ) -> FastLoop:
     """Build the fast loop of ``settings`` around ``actuator`` (see the module docstring)."""
     raised = RaisedFloors(settings.policy.stabilization_window_seconds)
-    combined = CombinedActuator(actuator, raised)
+    combined = CombinedActuator(actuator, raised, _exporter(observer))
     signals = build_signals(
         settings, kube=kube, queries=QueryClients(settings, sleep), forecasts=forecasts
     )
@@ -57,11 +58,44 @@ def build_fast_loop(
     )
 
 
+def _exporter(
+    observer: FastLoopObserver | None,
+) -> Callable[[CycleDecision], None] | None:
+    """Return the callback that exports each planning cycle's combined workload floors."""
+    if observer is None:
+        return None
+    export = observer.combined_floors
+
+    def export_combined(decision: CycleDecision) -> None:
+        export({floor.name: floor.desired for floor in decision.workloads})
+
+    return export_combined
+
+
+def service_fast_loop(
+    settings: Settings,
+    actuator: Actuator,
+    *,
+    kube: KubeClient | None,
+    forecasts: ForecastProvider,
+    on_refit: Callable[[str], None] | None,
+    observer: FastLoopObserver | None,
+) -> FastLoop | None:
+    """Return the fast loop of ``peakcast run``, or None when no live signal is configured."""
+    if not has_signals(settings):
+        return None
+    return build_fast_loop(
+        settings, actuator, kube=kube, forecasts=forecasts, on_refit=on_refit, observer=observer
+    )
+
+
 class _PlannedFloors:
     """An actuator whose current floors are a plan's floors, and which writes nothing."""
 
     def __init__(self, decision: CycleDecision) -> None:
-        self._floors = {(f.kind, f.name): f.desired for f in decision.all_floors()}
+        self._floors: dict[tuple[str, str], int | None] = {
+            (f.kind, f.name): f.desired for f in decision.all_floors()
+        }
 
     def current_floors(self) -> dict[tuple[str, str], int | None]:
         return dict(self._floors)

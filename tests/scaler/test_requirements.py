@@ -14,7 +14,7 @@ from scaler.core.requirements import (
     requirements_from_forecasts,
     workload_lead_seconds,
 )
-from tests.scaler.planning_fixtures import default_settings, small_settings
+from tests.scaler.planning_fixtures import default_settings, settings_from, small_settings
 
 T0 = pd.Timestamp("2024-01-01 00:00", tz="UTC")
 STEP = pd.Timedelta(minutes=10)
@@ -103,3 +103,68 @@ def test_requirements_reject_missing_workload() -> None:
     fleet = Fleet(settings.pools, settings.workloads)
     with pytest.raises(ValueError, match="no forecast for workload"):
         requirements_from_forecasts(settings, fleet, {})
+
+
+def test_fill_raises_replicas_to_slots_of_needed_nodes() -> None:
+    settings = small_settings(
+        static_nodes=1, throughput=100.0, gpus_per_replica=2, max_replicas=100
+    )
+    fleet = Fleet(settings.pools, settings.workloads)
+    requirements = requirements_from_forecasts(
+        settings, fleet, {"llm": _forecast([50.0, 450.0, 1300.0])}
+    )
+    assert requirements.demand_replicas is not None
+    assert list(requirements.demand_replicas["llm"]) == [1, 5, 13]
+    # 4 replicas per node: the static node plus 0, 1 and 3 burst nodes hold 4, 8 and 16.
+    assert list(requirements.replicas["llm"]) == [4, 8, 16]
+    assert list(requirements.nodes["burst"]) == [0, 1, 3]
+
+
+def test_fill_off_keeps_demand_replicas() -> None:
+    settings = small_settings(
+        static_nodes=1, throughput=100.0, policy={"workload_floor_fills_nodes": False}
+    )
+    fleet = Fleet(settings.pools, settings.workloads)
+    requirements = requirements_from_forecasts(
+        settings, fleet, {"llm": _forecast([50.0, 450.0, 1300.0])}
+    )
+    assert list(requirements.replicas["llm"]) == [1, 5, 13]
+
+
+def test_fill_capped_by_max_replicas() -> None:
+    settings = small_settings(static_nodes=1, throughput=100.0, max_replicas=6)
+    fleet = Fleet(settings.pools, settings.workloads)
+    requirements = requirements_from_forecasts(
+        settings, fleet, {"llm": _forecast([50.0, 450.0, 550.0])}
+    )
+    # 6 replicas need one burst node (8 slots with the static node), but max_replicas is 6.
+    assert list(requirements.replicas["llm"]) == [4, 6, 6]
+
+
+def test_fill_leaves_shared_pool_slots_free() -> None:
+    pool = {"kind": "burst", "gpus_per_node": 8, "max_nodes": 10}
+    workload = {
+        "demand": {"source": "trace", "series": "req_per_s", "unit": "requests_per_second"},
+        "capacity": {"throughput_per_replica": 100.0, "target_utilization": 1.0},
+    }
+    settings = settings_from(
+        {
+            "pools": [{"name": "own", **pool, "max_nodes": 1}, {"name": "shared", **pool}],
+            "workloads": [
+                {"name": "chat", **workload, "pools": ["own", "shared"]},
+                {"name": "code", **workload, "pools": ["shared"]},
+            ],
+        }
+    )
+    fleet = Fleet(settings.pools, settings.workloads)
+    forecasts = {
+        "chat": Forecast("chat", T0, STEP, np.array([1000.0]), {0.9: np.array([1000.0])}, "t"),
+        "code": Forecast("code", T0, STEP, np.array([300.0]), {0.9: np.array([300.0])}, "t"),
+    }
+    requirements = requirements_from_forecasts(settings, fleet, forecasts)
+    # chat needs 10 one-GPU replicas: 8 fill its own one-node pool, 2 go to the shared pool.
+    # code's 3 replicas share that node, and its 3 free slots are left unassigned.
+    assert list(requirements.nodes["own"]) == [1]
+    assert list(requirements.nodes["shared"]) == [1]
+    assert list(requirements.replicas["chat"]) == [10]
+    assert list(requirements.replicas["code"]) == [3]

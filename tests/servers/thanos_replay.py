@@ -155,13 +155,15 @@ class ThanosReplay:
         *,
         answer_probes: bool = True,
         tls: ssl.SSLContext | None = None,
+        port: int = 0,
     ) -> None:
         self.responder = responder
         self.answer_probes = answer_probes
         self.requests: list[RecordedRequest] = []
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        # ``port`` 0 picks a free port; a given port lets a test restart a "crashed" server.
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
         self._scheme = "http"
         if tls is not None:

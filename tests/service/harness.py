@@ -1,9 +1,9 @@
 """Pieces the service tests share: the trace in Prometheus, the cluster, the config, the app.
 
 The bundled ServeGen trace (14 days of 10-minute request rates) is backfilled into a real
-Prometheus server shifted so that its last sample lies at most 10 minutes before the wall
-clock, so both a service reading the wall clock and one on a test clock inside the trace find
-fresh data. The cluster is the fake API server with one static and one burst GPU pool and an
+Prometheus server. It is shifted so that its last sample lies at most 10 minutes before the
+wall clock. A service reading the wall clock and one on a test clock inside the trace both
+find fresh data. The cluster is the fake API server with one static and one burst GPU pool and an
 HPA-scaled workload.
 """
 

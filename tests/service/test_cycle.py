@@ -62,7 +62,7 @@ def workload(name: str, source: str, pool: str) -> dict[str, Any]:
 
 
 def two_workload_settings() -> Settings:
-    """Workload ``trace`` reads the bundled CSV; ``remote`` reads a Thanos nobody serves."""
+    """Workload ``trace`` reads the bundled CSV, and ``remote`` a Thanos URL with no server."""
     raw = {
         "version": 1,
         "sources": {

@@ -9,12 +9,15 @@ import pandas as pd
 import pytest
 
 from forecaster.forecast import Forecast
+from scaler.actuators.dry_run import DryRunActuator
+from scaler.config_loader import parse_settings
 from scaler.core.decision import DataStatus
+from scaler.service.app import ServiceApp
 from scaler.service.forecasts import WorkloadView
 from scaler.service.http import ServiceHTTPServer
 from scaler.service.metrics import ServiceMetrics
 from tests.service import harness as h
-from tests.service.test_cycle import two_workload_settings
+from tests.service.test_cycle import CURRENT, NOW, ROOT, two_workload_settings
 
 CUTOFF = pd.Timestamp("1970-01-12T12:00:00Z")
 STEP = pd.Timedelta(minutes=30)
@@ -95,3 +98,34 @@ def test_forecast_series_per_horizon(metrics: ServiceMetrics) -> None:
     assert value("peakcast_data_usable") == 1.0
     # The workload-start window of 300 s stays inside the first row: 150 / 20 per replica.
     assert value("peakcast_forecast_replicas", namespace="default") == 8.0
+
+
+def test_healthz_fails_when_planning_stalls() -> None:
+    raw = two_workload_settings().model_dump(mode="json")
+    raw["service"].update(
+        refresh_interval_seconds=3600, plan_interval_seconds=3600, stall_seconds=600
+    )
+    settings = parse_settings(raw, ROOT)
+    ticks = [1000.0]
+    app = ServiceApp(
+        settings,
+        DryRunActuator(settings, CURRENT),
+        lease=None,
+        clock=lambda: NOW,
+        port=0,
+        monotonic=lambda: ticks[0],
+    )
+    app.start()
+    try:
+        h.wait_until(lambda: app.last_outcome is not None, "the first planning cycle")
+        healthy_before = app.healthy()
+        ticks[0] += 601
+        healthy_after = app.healthy()
+    finally:
+        app.shutdown()
+
+    assert healthy_before == (True, "ok")
+    assert healthy_after == (
+        False,
+        "no planning cycle has started for 601 s (limit 600 s)",
+    )

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from scaler.service.leader import FOLLOWER_JITTER
 from tests.kube.builders import FakeClock
 from tests.servers.fake_kube import FakeKube
 from tests.service import harness as h
@@ -59,7 +60,10 @@ def test_follower_takes_over_after_leader_crash(
     settings = h.settings(trace_prometheus.server.url, fake_kube.url)
     clock = FakeClock(trace_prometheus.end)
     service = settings.service
-    limit = service.lease_duration_seconds + 2 * service.retry_period_seconds
+    # The follower saw the last renewal up to one jittered retry period late, and tries again
+    # every jittered retry period; half a second covers the requests themselves.
+    jittered_retry = FOLLOWER_JITTER * service.retry_period_seconds
+    limit = service.lease_duration_seconds + 2 * jittered_retry + 0.5
 
     with (
         h.running_app(settings, fake_kube, clock, identity="replica-a") as first,

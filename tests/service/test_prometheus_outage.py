@@ -71,4 +71,5 @@ def test_outage_holds_floors_and_recovers(
     assert h.sample(after, "peakcast_data_usable", workload=h.WORKLOAD) == 1.0
     failures = [r for r in caplog.records if "failed (source_unavailable)" in r.getMessage()]
     assert failures
+    assert failures[0].levelno == logging.WARNING
     assert all(getattr(r, "workload", None) == h.WORKLOAD for r in failures)

@@ -1,8 +1,8 @@
 """The service end to end: real Prometheus, fake API server, real scheduler, a test clock.
 
-The test sets the clock an hour further after each applied cycle. The plan job sees that the
-workload's refresh is older than the status age limit and refreshes it at the new time first,
-so every cycle plans from history read at exactly its own ``now``.
+The test sets the clock an hour further after each applied cycle. The plan job finds the
+workload's refresh older than the status age limit and refreshes it at the new time first, so
+every cycle plans from history read at exactly its own ``now``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """``peakcast run`` as a process: SIGTERM during a cycle ends it cleanly.
 
 The service reads the wall clock here, and the trace's last sample is less than 10 minutes old,
-so its first cycle raises both floors of the seeded cluster. The fake API server answers every
-request after 0.1 s, so applying takes about a second and SIGTERM lands inside it.
+so its first cycle raises both floors of the seeded cluster. The fake API server delays every
+response by 0.1 s, so applying takes about a second and SIGTERM lands inside it.
 """
 
 from __future__ import annotations

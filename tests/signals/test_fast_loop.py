@@ -14,7 +14,7 @@ from forecaster.errors import TransientError
 from scaler.core.decision import CycleDecision, FloorDecision
 from scaler.fastloop import FastLoop
 from scaler.signals.base import Reading, Sample, SignalKey, SignalUnavailableError
-from scaler.signals.hysteresis import SampleBuffer, trailing_run
+from scaler.signals.hysteresis import MAX_BUFFERED_SAMPLES, SampleBuffer, trailing_run
 from scaler.signals.raised import CombinedActuator, RaisedFloors, combine_decision
 from scaler.signals.settings import HysteresisSettings
 from tests.kube import builders as b
@@ -30,7 +30,7 @@ class ScriptedSignal:
     """A signal that returns one sample per read from a list; None raises as unreadable."""
 
     values: list[float | None]
-    key: SignalKey = SignalKey("scripted", "workload", "llm")
+    key: SignalKey = field(default_factory=lambda: SignalKey("scripted", "workload", "llm"))
     threshold: float = 10.0
     floor: Callable[[int], int] = lambda current: current + 3
     hysteresis: HysteresisSettings = HOLD
@@ -241,3 +241,13 @@ def test_invalid_signal_settings_are_rejected(signals: dict, message: str) -> No
 
     with pytest.raises((ConfigError, ValueError), match=message):
         sb.settings(workload_signals=signals)
+
+
+def test_buffer_is_bounded_for_long_runs() -> None:
+    buffer = SampleBuffer()
+    key = SignalKey("scripted", "workload", "llm")
+    for i in range(MAX_BUFFERED_SAMPLES + 50):
+        run = buffer.add(key, [Sample(T0 + pd.Timedelta(seconds=15 * i), 20, True)])
+
+    assert run.samples == MAX_BUFFERED_SAMPLES
+    assert run.holds(HOLD)

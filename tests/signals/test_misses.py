@@ -67,7 +67,7 @@ def test_level_returns_after_accuracy_recovers() -> None:
     changes = [(r.level, r.state.within_since) for r in results if r.level_changed]
     assert [level for level, _ in changes] == [0.95, 0.9]
     assert results[-1].level == 0.9
-    narrowed_at = [r for r in results if r.level_changed][0]
+    narrowed_at = next(r for r in results if r.level_changed)
     assert narrowed_at.state.within_since == at(1200 + 60 + 1800)
 
 

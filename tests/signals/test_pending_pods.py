@@ -12,7 +12,6 @@ from scaler.kube.registry import build_actuator, build_kube_client
 from scaler.settings import Settings
 from scaler.signals.wiring import build_fast_loop
 from tests.kube import builders as b
-from tests.kube.conftest import clock, fake_kube, kube_api  # noqa: F401 (fixtures)
 from tests.servers.fake_kube import FakeKube
 from tests.servers.prometheus import free_port
 from tests.signals import builders as sb

@@ -8,9 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecaster.errors import ConfigError
+from scaler.core.decision import CycleDecision, FloorDecision
 from scaler.fastloop import FastLoop
+from scaler.kube.client import KubeClient
 from scaler.settings import Settings
-from scaler.signals.wiring import build_fast_loop
+from scaler.signals.wiring import build_fast_loop, combine_with_signals
 from tests.kube import builders as b
 from tests.servers.prometheus import PrometheusServer, Series, free_port
 from tests.signals import builders as sb
@@ -169,3 +172,103 @@ def test_prometheus_down_changes_nothing() -> None:
     assert "connection failed" in outcome.reports[0].message
     assert actuator.applied == []
     assert actuator.floors[("workload", "llm")] == 5
+
+
+# --- live demand above the forecast, forecast misses, and the plan step -------------------
+
+
+@pytest.fixture(scope="module")
+def demand_server(prometheus: PrometheusServer) -> PrometheusServer:
+    high = {offset: 150.0 for offset in range(0, 121, STEP_SECONDS)}
+    prometheus.backfill([_series("demand_rps", "llm", high, 90.0)])
+    return prometheus
+
+
+def demand_settings(url: str) -> Settings:
+    signals = {
+        "demand_above_forecast": {
+            "source": "thanos",
+            "query": 'sum(demand_rps{model_name="llm"})',
+            "level": 0.95,
+            "sample_step_seconds": STEP_SECONDS,
+            "hysteresis": {"hold_seconds": 60, "min_samples": 3},
+            "misses": {
+                "miss_after_seconds": 60,
+                "recovery_seconds": 600,
+                "widened_levels": [0.99],
+            },
+        }
+    }
+    raw = sb.settings_dict(workload_signals=signals)
+    raw["sources"]["thanos"] = {"kind": "thanos", "url": url, "max_retries": 0}
+    raw["forecast"] = {"levels": [0.5, 0.9, 0.95, 0.99]}
+    return sb.settings(workload_signals=signals, sources=raw["sources"], forecast=raw["forecast"])
+
+
+FORECAST = sb.flat_forecast(
+    "llm", NOW - pd.Timedelta(hours=1), {0.5: 50.0, 0.9: 100.0, 0.95: 120.0, 0.99: 200.0}
+)
+
+
+def test_demand_above_forecast_raises_floor_and_records_miss(
+    demand_server: PrometheusServer,
+) -> None:
+    actuator = MemoryActuator(floors())
+    refits: list[str] = []
+    loop = build_fast_loop(
+        demand_settings(demand_server.url),
+        actuator,
+        kube=None,
+        forecasts=lambda name: FORECAST,
+        on_refit=refits.append,
+        sleep=lambda s: None,
+    )
+
+    outcomes = [loop.run_once(NOW + pd.Timedelta(seconds=s)) for s in (-60, -30, 0)]
+
+    first, last = outcomes[0], outcomes[-1]
+    # Demand has been above the forecast since NOW - 120 s, so the window read at NOW - 60 s
+    # already holds for the hysteresis; the miss needs 60 s of fast cycles above it.
+    assert first.reports[0].status == "raised"
+    assert first.reports[0].threshold == 120
+    assert first.raised[0].desired == 8
+    assert [o.misses for o in outcomes] == [(), (), ("llm",)]
+    assert refits == ["llm"]
+    assert last.levels == {"llm": 0.99}
+    # The demand signal requests ceil(150 / 20) = 8 replicas, and planning at P99 requests
+    # ceil(200 / 20) = 10 over the workload's lead window.
+    assert actuator.floors[("workload", "llm")] == 10
+    assert any("P99" in floor.reason for floor in last.raised)
+
+
+def test_demand_signal_without_forecast_is_unreadable(demand_server: PrometheusServer) -> None:
+    actuator = MemoryActuator(floors())
+    loop = build_fast_loop(
+        demand_settings(demand_server.url), actuator, kube=None, forecasts=lambda name: None
+    )
+
+    outcome = loop.run_once(NOW)
+
+    assert outcome.reports[0].status == "unreadable"
+    assert "no forecast" in outcome.reports[0].message
+    assert actuator.applied == []
+
+
+def test_plan_step_combines_signals_with_forecast(prometheus: PrometheusServer) -> None:
+    settings = thanos_settings(prometheus.url, saturation("busy"))
+    pool = FloorDecision("pool", sb.POOL, 3, 1, "forecast", "P90 forecast")
+    workload = FloorDecision("workload", "llm", 2, 2, "forecast", "P90 forecast")
+    decision = CycleDecision(NOW, (pool,), (workload,))
+
+    combined, outcome = combine_with_signals(
+        settings, decision, kube_client=_no_cluster, sleep=lambda s: None
+    )
+
+    assert outcome.reports[0].status == "raised"
+    assert combined.pools == decision.pools
+    assert combined.workloads[0].desired == 6
+    assert combined.workloads[0].rule == "reactive"
+
+
+def _no_cluster() -> KubeClient:
+    raise ConfigError("kubernetes.kubeconfig_path", None, "a usable Kubernetes client config")
