@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -90,10 +91,38 @@ def _from_validation_error(error: ValidationError, raw: Any) -> ConfigErrors:
         if isinstance(cause, InvalidReferenceError):
             # Raised by a check of the whole config; it knows the key path of the bad value.
             key, value, message = cause.key, cause.value, str(cause)
+        elif not location:
+            key = _key_from_message(message, raw) or key
         if isinstance(value, dict | list):
             value = "<" + type(value).__name__ + ">"
         found.append(ConfigError(key, value, message))
     return ConfigErrors(found)
+
+
+_LEADING_KEY = re.compile(r"^([a-z_]+(?:\.[a-z_]+)*)\b")
+_LEADING_ENTRY = re.compile(r"^(pool|workload) '([^']+)'")
+
+
+def _key_from_message(message: str, raw: Any) -> str | None:
+    """Find the key path a whole-config check names at the start of its message.
+
+    Checks of the whole config have no location of their own. Their messages start with a key
+    path ("guardrails.floor_ttl_seconds (3600) must ...") or with the entry they are about
+    ("workload 'llm': ..."), which becomes ``workloads[<index>]``.
+    """
+    entry = _LEADING_ENTRY.match(message)
+    if entry is not None and isinstance(raw, dict):
+        section = f"{entry.group(1)}s"
+        items = raw.get(section)
+        if isinstance(items, list):
+            for index, item in enumerate(items):
+                if isinstance(item, dict) and item.get("name") == entry.group(2):
+                    return f"{section}[{index}]"
+        return section
+    leading = _LEADING_KEY.match(message)
+    if leading is not None and leading.group(1).split(".")[0] in Settings.model_fields:
+        return leading.group(1)
+    return None
 
 
 def parse_settings(raw: Any, base_dir: Path) -> Settings:

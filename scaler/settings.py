@@ -436,7 +436,7 @@ class PolicySettings(Frozen):
 
 
 class SimulatorSettings(Frozen):
-    """Constants of the provisioning simulator used by backtests."""
+    """The provisioning simulator of backtests: scale-down delay, billing and random draws."""
 
     scale_down_delay_seconds: int = Field(
         default=600,

@@ -1,6 +1,6 @@
 """Random provisioning of the backtest simulator: duration distributions and per-pool overrides.
 
-``SimulatorSettings`` (in ``scaler.settings``) holds these under ``simulator.pools`` and
+``SimulatorSettings`` (in ``scaler.settings``) contains these under ``simulator.pools`` and
 ``simulator.workloads``. Left unset, every phase is the fixed lead time of the pool or workload,
 and the simulator behaves exactly as its deterministic model (docs/SIMULATOR.md).
 """
@@ -73,7 +73,7 @@ Duration = Annotated[
 
 
 class PoolProvisioningSettings(Frozen):
-    """How one burst pool's nodes arrive in the simulator; unset fields use the simulator's."""
+    """Provisioning draws of one burst pool; unset fields use the simulator-wide settings."""
 
     node_boot_seconds: Duration | None = Field(
         default=None,
@@ -101,7 +101,7 @@ class PoolProvisioningSettings(Frozen):
 
 
 class WorkloadProvisioningSettings(Frozen):
-    """How one workload's replicas start in the simulator.
+    """Start-phase draws of one workload.
 
     When both fields are unset, the start phase is the workload's fixed
     ``workload_start_seconds``; when one is set, the other counts as 0.

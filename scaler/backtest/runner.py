@@ -31,6 +31,7 @@ from scaler.backtest.policies.leads import pool_lead_minutes
 from scaler.backtest.policies.peakcast import PeakcastFloors
 from scaler.backtest.trace import MINUTE, Trace, TraceView, build_trace
 from scaler.core.capacity import Fleet, FloatArray, demand_in_gpus
+from scaler.core.provisioning import ProvisioningEvents
 from scaler.core.simulator import InitialState, Simulation, initial_state, minutes_for, simulate
 from scaler.settings import Settings
 
@@ -66,12 +67,17 @@ class PolicySeries:
 
 @dataclass(frozen=True)
 class PolicyRun:
-    """One policy's metrics and series. ``rule_counts`` counts peakcast's floor rules."""
+    """One policy's metrics and series. ``rule_counts`` counts peakcast's floor rules.
+
+    ``provisioning`` counts GPU-init failures, stockouts and redrawn nodes per burst pool that
+    the simulator replayed through random draws (see docs/SIMULATOR.md).
+    """
 
     name: str
     metrics: RunMetrics
     series: PolicySeries
     rule_counts: Mapping[str, int] = field(default_factory=dict)
+    provisioning: Mapping[str, ProvisioningEvents] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -246,7 +252,8 @@ class _PolicyRunner:
             metrics.scale_actions,
             wall,
         )
-        return PolicyRun(name, metrics, PolicySeries.from_simulation(simulation), rules)
+        series = PolicySeries.from_simulation(simulation)
+        return PolicyRun(name, metrics, series, rules, dict(simulation.events))
 
     def _step(
         self, name: str, sees_future: bool, progress: Progress | None

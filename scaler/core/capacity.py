@@ -50,8 +50,10 @@ def replicas_for_demand(demand: npt.ArrayLike, capacity: CapacityModel) -> IntAr
             "converting demand to replicas"
         )
     per_replica = capacity.throughput_per_replica * capacity.target_utilization
-    raw = np.ceil(np.round(values / per_replica, _RATIO_DECIMALS)).astype(np.int64)
-    return np.clip(raw, capacity.min_replicas, capacity.max_replicas)
+    ratio = np.ceil(np.round(values / per_replica, _RATIO_DECIMALS))
+    # Clamped before the cast: a ratio above 2**63 (a runaway forecast) would wrap around.
+    bounded = np.clip(ratio, capacity.min_replicas, capacity.max_replicas)
+    return bounded.astype(np.int64)
 
 
 def replicas_for_value(demand: float, capacity: CapacityModel) -> int:

@@ -2,9 +2,9 @@
 
 A stateful generator hands out numbers in call order, so two policies that request nodes in a
 different order would see different delays. Here a draw is a pure function of its key and
-indices instead (a counter-based generator): numpy's ``SeedSequence`` turns the seed and the
-stream's name into a 64-bit key, and a SplitMix64-style mixing function turns the key and the
-indices into uniform numbers. So node ``k`` requested in redraw interval ``e`` gets the same
+indices instead, as in a counter-based generator. numpy's ``SeedSequence`` turns the seed and
+the stream's name into a 64-bit key. A SplitMix64-style mixing function then turns the key and
+the indices into uniform numbers. So node ``k`` requested in redraw interval ``e`` gets the same
 draw in every policy and every run with that seed.
 """
 

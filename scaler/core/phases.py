@@ -22,7 +22,7 @@ DEFAULT_GPU_INIT_TIMEOUT_SECONDS: int = GPUNodePoolActuatorSettings.model_fields
 
 @dataclass(frozen=True)
 class PhaseModel:
-    """How one pool's node phase or one workload's start phase is drawn.
+    """Drawing rules of one pool's node phase or one workload's start phase.
 
     ``first`` and ``second`` are the parts of the phase: node boot and GPU initialisation, or
     image pull and model load. ``stream`` names the random streams, e.g. ("pool", "cloud-h100").
@@ -58,7 +58,9 @@ def pool_phase(settings: Settings, pool: PoolSettings) -> PhaseModel:
     override = simulator.pools.get(pool.name)
     first: Duration = _fixed(pool.node_provisioning_seconds)
     second: Duration = _fixed(0)
-    if override is not None and (override.node_boot_seconds or override.gpu_init_seconds):
+    if override is not None and (
+        override.node_boot_seconds is not None or override.gpu_init_seconds is not None
+    ):
         first = override.node_boot_seconds or _fixed(0)
         second = override.gpu_init_seconds or _fixed(0)
 
@@ -92,7 +94,9 @@ def workload_phase(settings: Settings, workload: WorkloadSettings) -> PhaseModel
     override = settings.simulator.workloads.get(workload.name)
     first: Duration = _fixed(workload.workload_start_seconds)
     second: Duration = _fixed(0)
-    if override is not None and (override.image_pull_seconds or override.model_load_seconds):
+    if override is not None and (
+        override.image_pull_seconds is not None or override.model_load_seconds is not None
+    ):
         first = override.image_pull_seconds or _fixed(0)
         second = override.model_load_seconds or _fixed(0)
     return PhaseModel(stream=("workload", workload.name), first=first, second=second)

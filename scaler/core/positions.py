@@ -12,7 +12,7 @@ deadline and requests a replacement. Attempt ``n`` of position ``k`` draws with 
 depend on the policy.
 
 No overtaking: a request is never ready later than a fresh request for the same position made
-at a later minute would be. Within a redraw interval this holds by construction. At each
+at a later minute would be. Within a redraw interval this is true by construction. At each
 interval boundary, a position that is not ready yet is requested afresh when the fresh chain
 would be ready sooner (the old node is released then). So the ready time ``R(k, s)`` of a hold
 that starts at ``s`` never decreases in ``s``, and holding a node longer never makes capacity
@@ -21,6 +21,7 @@ arrive later.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +37,9 @@ BoolArray = npt.NDArray[np.bool_]
 NEVER = 2**62
 # Ready before the first minute: the position belongs to the initial state.
 BEFORE_RUN = -1
-# A chain gives up after this many failed initialisations in a row and is never ready.
+# Draws per chain. A chain whose first 32 initialisations all fail is never ready, and its
+# replacements keep failing and being billed while the position is held. At a failure
+# probability of 0.5 that is one chain in about four billion.
 MAX_ATTEMPTS = 32
 
 
@@ -138,9 +141,10 @@ class PositionDraws:
             for part in ("first", "second", "failure", "stockout")
         }
         self._epochs = max(1, -(-minutes // redraw_minutes))
-        # Ready minute of a fresh chain requested at each interval boundary, per position.
+        # Ready minute of a fresh chain requested at each interval boundary, per position, and
+        # its minimum over this and every later boundary (one more column: no later boundary).
         self._boundary = np.full((1, self._epochs), NEVER, dtype=np.int64)
-        self._boundary_suffix = self._boundary
+        self._boundary_suffix = _suffix_min(self._boundary)
 
     def fulfil(self, requested: IntArray) -> IntArray:
         """Return the minute each request is fulfilled: at once, or when its stockout ends."""
@@ -158,21 +162,38 @@ class PositionDraws:
         return fulfilled
 
     def chains(
-        self, positions: IntArray, epochs: IntArray, requested: IntArray
+        self,
+        positions: IntArray,
+        epochs: IntArray,
+        requested: IntArray,
+        until: IntArray | None = None,
     ) -> tuple[IntArray, Attempts]:
-        """Run fresh chains to the end: the ready minute of each (NEVER if it gives up)."""
+        """Run fresh chains and return the ready minute of each and all their attempts.
+
+        A chain whose first MAX_ATTEMPTS attempts all fail is never ready (NEVER). Its attempts
+        are listed while they are requested before ``until`` (per chain), cycling through the
+        same draws; without ``until`` the listing stops there.
+        """
         ready = np.full(len(positions), NEVER, dtype=np.int64)
         parts: list[Attempts] = []
         active = np.arange(len(positions))
         request = np.asarray(requested, dtype=np.int64)
-        for attempt in range(MAX_ATTEMPTS):
-            if active.size == 0:
-                break
-            part, request = self._attempt(positions[active], epochs[active], request, attempt)
-            parts.append(Attempts(active, *_fields_after_chain(part)))
+        attempt = 0
+        while active.size:
+            draw = attempt % MAX_ATTEMPTS
+            part, request = self._attempt(positions[active], epochs[active], request, draw)
+            parts.append(
+                dataclasses.replace(part, chain=active, attempt=part.attempt + attempt - draw)
+            )
             succeeded = ~part.failed
             ready[active[succeeded]] = part.ready[succeeded]
             active = active[part.failed]
+            attempt += 1
+            if attempt >= MAX_ATTEMPTS:
+                if until is None:
+                    break
+                going_on = request < until[active]
+                active, request = active[going_on], request[going_on]
         if not parts:
             return ready, _no_attempts()
         return ready, Attempts.concatenate(parts)
@@ -194,7 +215,7 @@ class PositionDraws:
         released = np.full(len(positions), NEVER, dtype=np.int64)
         released[failed] = fulfilled[failed] + whole_minutes(first[failed] + model.timeout_seconds)
         part = Attempts(
-            chain=np.zeros(0, dtype=np.int64),
+            chain=np.arange(len(positions)),
             attempt=np.full(len(positions), attempt, dtype=np.int64),
             requested=requested,
             fulfilled=fulfilled,
@@ -222,10 +243,7 @@ class PositionDraws:
         ready, _ = self.chains(position.ravel(), epoch.ravel(), request.ravel())
         self._extend_boundary(int(position.max(initial=0)))
         later = np.minimum(epoch.ravel() + 1, self._epochs)
-        suffix = np.concatenate(
-            [self._boundary_suffix, np.full((len(self._boundary_suffix), 1), NEVER)], axis=1
-        )
-        ready = np.minimum(ready, suffix[position.ravel(), later])
+        ready = np.minimum(ready, self._boundary_suffix[position.ravel(), later])
         carried = (request.ravel() == 0) & (position.ravel() <= initial)
         return np.where(carried, BEFORE_RUN, ready).reshape(position.shape)
 
@@ -239,12 +257,13 @@ class PositionDraws:
         rows = np.full((top - known, self._epochs), NEVER, dtype=np.int64)
         rows[:, 1:] = ready.reshape(top - known, self._epochs - 1)
         self._boundary = np.concatenate([self._boundary, rows])
-        suffix = np.minimum.accumulate(self._boundary[:, ::-1], axis=1)[:, ::-1]
-        self._boundary_suffix = suffix
+        self._boundary_suffix = _suffix_min(self._boundary)
 
 
-def _fields_after_chain(part: Attempts) -> tuple[IntArray, ...]:
-    return tuple(getattr(part, name) for name in _ATTEMPT_FIELDS[1:])
+def _suffix_min(table: IntArray) -> IntArray:
+    """Return the minimum over each column and every later one, plus a NEVER column."""
+    suffix = np.minimum.accumulate(table[:, ::-1], axis=1)[:, ::-1]
+    return np.concatenate([suffix, np.full((len(table), 1), NEVER, dtype=np.int64)], axis=1)
 
 
 def _no_attempts() -> Attempts:

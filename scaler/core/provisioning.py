@@ -35,9 +35,9 @@ class NodeLog:
     """Every node of one burst pool billed or requested during the run, one row per node.
 
     Minutes count from the first simulated minute. ``fulfilled`` is NEVER for a request still
-    waiting when it was dropped, ``usable`` is NEVER for a node that never became usable while
-    held, and ``released`` ends its billing (exclusive; the run's length when still billed at
-    the end). ``phase_minutes`` is the drawn node phase, and ``attempt`` counts the failed
+    waiting when it was dropped. ``usable`` is NEVER for a node that never became usable while
+    held. ``released`` is the first minute not billed, or the run's length for a node still
+    billed at the end. ``phase_minutes`` is the drawn node phase, and ``attempt`` counts the failed
     nodes this one replaces. Nodes of the initial state come first, with ``requested``,
     ``fulfilled`` and ``usable`` at BEFORE_RUN and a phase of 0.
     """
@@ -54,7 +54,7 @@ class NodeLog:
 
 @dataclass(frozen=True)
 class ProvisioningEvents:
-    """What went wrong while a pool's nodes were provisioned."""
+    """Counts of one pool's provisioning problems over the run."""
 
     failed_gpu_inits: int = 0
     stockout_delayed_requests: int = 0
@@ -79,10 +79,12 @@ def run_segments(draws: PositionDraws, holds: HoldIntervals) -> Segments:
     fresh = np.flatnonzero(~holds.initial)
     interval = fresh
     requested = holds.start[fresh]
-    ready, first = draws.chains(holds.position[fresh], requested // redraw, requested)
     cut = holds.end[fresh] + 1
+    ready, first = draws.chains(holds.position[fresh], requested // redraw, requested, cut)
     boundary = (requested // redraw + 1) * redraw
     parts = [first]
+
+    # Each pass looks at the next boundary of every chain that is still held and not ready.
     check = np.arange(len(fresh))
     while check.size:
         owner = interval[check]
@@ -93,15 +95,18 @@ def run_segments(draws: PositionDraws, holds: HoldIntervals) -> Segments:
             break
         sooner = draws.boundary_ready(holds.position[owner], at // redraw) < ready[check]
         boundary[check[~sooner]] += redraw
+
+        # Swapped: the old chain ends at the boundary and a fresh one starts there.
         cut[check[sooner]] = at[sooner]
         owner, at = owner[sooner], at[sooner]
-        new_ready, new_attempts = draws.chains(holds.position[owner], at // redraw, at)
+        until = holds.end[owner] + 1
+        new_ready, new_attempts = draws.chains(holds.position[owner], at // redraw, at, until)
         offset = len(interval)
         parts.append(_shift_chains(new_attempts, offset))
         interval = np.concatenate([interval, owner])
         requested = np.concatenate([requested, at])
         ready = np.concatenate([ready, new_ready])
-        cut = np.concatenate([cut, holds.end[owner] + 1])
+        cut = np.concatenate([cut, until])
         boundary = np.concatenate([boundary, at + redraw])
         check = np.concatenate([check[~sooner], offset + np.arange(len(owner))])
     return Segments(interval, requested, ready, cut, Attempts.concatenate(parts))

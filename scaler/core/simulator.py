@@ -238,6 +238,7 @@ def _simulate_pool(
     start_nodes = min(max(initial.nodes.get(pool.name, 0), pool.min_nodes), pool.max_nodes)
     delay = minutes_for(simulator.scale_down_delay_seconds)
     requested = trailing_max(target, delay, start_nodes).astype(np.int64)
+
     phase = pool_phase(settings, pool)
     provisioning = phase.fixed_minutes()
     granularity = simulator.billing_granularity_seconds

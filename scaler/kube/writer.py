@@ -20,7 +20,7 @@ import pandas as pd
 
 from forecaster.errors import ActionRejectedError, TransientError
 from scaler.actuators.base import ApplyResult
-from scaler.core.decision import FloorDecision
+from scaler.core.decision import RULE_MISSING_DATA_HOLD, RULE_SAFE_FLOOR, FloorDecision
 from scaler.kube.client import ApplyConflictError, KubeClient
 from scaler.kube.events import EventRecorder, reason_from_rule
 from scaler.kube.objects import (
@@ -36,6 +36,7 @@ from scaler.kube.resources import ResourceType
 logger = logging.getLogger(__name__)
 
 LAST_CHANGE_ANNOTATION = f"{ANNOTATION_PREFIX}last-change"
+_MISSING_DATA_RULES = (RULE_MISSING_DATA_HOLD, RULE_SAFE_FLOOR)
 _REASON_LIMIT = 300  # characters of the decision reason kept in the last-change annotation
 
 
@@ -87,14 +88,16 @@ AnnotationHook = Callable[[WriteRequest], Mapping[str, str | None]]
 
 
 def unseen_floor_guard(request: WriteRequest) -> WriteSkip | None:
-    """Hold a lower value when the decision did not know the floor it would lower.
+    """Hold a missing-data decision that would lower a floor it did not know.
 
     A floor that could not be read when the cycle decided (an API error or timeout) reaches the
-    policy as unknown, and the policy then plans from the bounds or the safe floor. Writing that
-    value over a higher floor read now would scale down on missing information, so the floor is
-    held and the next cycle decides with the value it reads.
+    policy as unknown. With data missing too, the policy then plans from the bounds or the safe
+    floor. Writing that value over a higher floor read now would scale down because data is
+    missing, so the floor is held and the next cycle decides with the value it reads.
     """
     floor, current = request.floor, request.current
+    if floor.rule not in _MISSING_DATA_RULES:
+        return None
     if floor.current is not None or current is None or request.value >= current:
         return None
     return WriteSkip(

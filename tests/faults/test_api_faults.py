@@ -150,18 +150,13 @@ def fault_while_deciding(kube: FakeKube, arm: Callable[[FakeKube], None]) -> Cal
     return may_apply
 
 
-@pytest.mark.parametrize(
-    ("read_fault", "data"),
-    [("forbidden", "missing"), ("forbidden", "usable"), ("timeout", "missing")],
-    ids=["forbidden-data-missing", "forbidden-data-usable", "timeout-data-missing"],
-)
-def test_unreadable_floor_never_lowered(
-    rig: r.Rig, replay: ThanosReplay, read_fault: str, data: str
+@pytest.mark.parametrize("read_fault", list(READ_FAULTS), ids=list(READ_FAULTS))
+def test_unreadable_floor_never_lowered_on_missing_data(
+    rig: r.Rig, replay: ThanosReplay, read_fault: str
 ) -> None:
-    """Reads fail while the cycle decides and work again when it writes: nothing is lowered."""
+    """Floors unreadable while the cycle decides, data missing: the cycle lowers nothing."""
     rig.run(r.PEAK)
-    if data == "missing":
-        replay.responder = empty_answer
+    replay.responder = empty_answer
 
     outcome = rig.run(r.EVENING, fault_while_deciding(rig.kube, READ_FAULTS[read_fault]))
 
@@ -170,22 +165,27 @@ def test_unreadable_floor_never_lowered(
     unreadable = [r.POOL] if read_fault == "timeout" else [r.POOL, r.WORKLOAD]
     for name in unreadable:
         assert floors[name].current is None
+        assert floors[name].rule == RULE_MISSING_DATA_HOLD
         assert r.statuses(outcome)[name] == "held"
     assert floors[r.POOL].desired < r.PEAK_POOL_NODES
     assert rig.floors() == (r.PEAK_POOL_NODES, r.PEAK_REPLICAS)
-    if data == "missing":
-        assert floors[r.POOL].rule == RULE_MISSING_DATA_HOLD
-        assert floors[r.WORKLOAD].rule == RULE_MISSING_DATA_HOLD
 
 
-def test_unreadable_floor_lowered_once_read(rig: r.Rig) -> None:
-    """After a cycle held an unreadable floor, the next cycle reads it and follows the data."""
+def test_unreadable_floor_recovers_once_read(rig: r.Rig, replay: ThanosReplay) -> None:
+    """After the held cycle, the next ones read the floor: held while data is missing, then
+    lowered by the forecast once data is back."""
     rig.run(r.PEAK)
+    replay.responder = empty_answer
     rig.run(r.EVENING, fault_while_deciding(rig.kube, deny_floor_reads))
 
-    outcome = rig.run(r.EVENING + MINUTES_10)
+    still_missing = rig.run(r.EVENING + MINUTES_10)
+    replay.responder = r.serve_demand
+    recovered = rig.run(r.EVENING + 2 * MINUTES_10)
 
-    assert r.statuses(outcome)[r.WORKLOAD] == "changed"
+    workload = next(floor for floor in still_missing.decision.workloads)
+    assert workload.current == r.PEAK_REPLICAS
+    assert workload.rule == RULE_MISSING_DATA_HOLD
+    assert r.statuses(recovered)[r.WORKLOAD] == "changed"
     replicas = rig.floors()[1]
     assert replicas is not None
     assert replicas < r.PEAK_REPLICAS

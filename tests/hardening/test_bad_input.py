@@ -96,9 +96,7 @@ LEAVES = [path for path, value in walk(DEFAULT) if not isinstance(value, dict | 
 # 'sources' maps names to sources, so a new key there is a new source, not an unknown key.
 NAMED_MAPPINGS = {("sources",)}
 MAPPINGS = [()] + [
-    path
-    for path, value in walk(DEFAULT)
-    if isinstance(value, dict) and path not in NAMED_MAPPINGS
+    path for path, value in walk(DEFAULT) if isinstance(value, dict) and path not in NAMED_MAPPINGS
 ]
 
 
@@ -380,6 +378,11 @@ def test_hostile_history_keeps_plan_in_bounds(table: list[tuple[str, str]], tmp_
     check_cycle(path, "seasonal_naive")
 
 
+# A spike of 1e300 in the first samples of the window, which the spike rule cannot judge yet,
+# overflows inside statsmodels' Holt-Winters. Outside tests that is a warning, the forecast
+# stays finite or is rejected as non-finite, and the plan is clamped to its bounds.
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 @settings(
     max_examples=8,
     deadline=None,

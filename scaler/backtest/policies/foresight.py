@@ -9,7 +9,7 @@ Because a hold's ready minute never decreases with its start (no overtaking), th
 policy can do for position ``k`` at minute ``t`` is to have held it since minute 0. Call the
 ready minute of that hold the position's earliest ready minute. The oracle:
 
-1. needs the replicas of the actual demand; a needed replica position that cannot be serving
+1. needs the replicas of the actual demand. A needed replica position that cannot be serving
    yet is backed by the next position that can (``lift``), as a policy holding more replicas
    would be;
 2. holds each replica position from the latest start that serves it by the minute it is needed,

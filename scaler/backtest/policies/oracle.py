@@ -45,7 +45,7 @@ class OraclePolicy:
         demand = {name: fill_forward(values) for name, values in context.future.demand.items()}
         self._nodes: dict[str, IntArray]
         self._replicas: dict[str, IntArray]
-        if True or lead_times_are_nominal(context.settings):
+        if lead_times_are_nominal(context.settings):
             self._nodes, self._replicas = _lead_windows(context, demand)
         else:
             self._nodes, self._replicas = _foresight(context, context.future, demand)
