@@ -92,7 +92,7 @@ class History:
     def last_observed(self) -> pd.Timestamp | None:
         """Timestamp of the newest non-missing sample, or None when there is none."""
         observed = self.values.last_valid_index()
-        return None if observed is None else pd.Timestamp(observed)
+        return None if observed is None else pd.Timestamp(observed)  # type: ignore[arg-type]
 
     def until(self, cutoff: pd.Timestamp) -> History:
         """Return the history up to and including ``cutoff``: nothing after it leaks."""

@@ -61,7 +61,7 @@ class HistoryLoader:
             workload.demand.series,
             start,
             end,
-            self.step_for(workload),  # type: ignore[arg-type]
+            self.step_for(workload),
         )
         if workload.demand.scale != 1.0:
             history = History(

@@ -149,7 +149,7 @@ def summary_records(result: BacktestResult) -> list[dict[str, object]]:
     records = []
     for name, row in frame.iterrows():
         record: dict[str, object] = {"policy": str(name)}
-        record.update({key: float(value) for key, value in row.items()})
+        record.update({str(key): float(value) for key, value in row.items()})
         records.append(record)
     return records
 

@@ -147,8 +147,8 @@ def test_plan_prints_floors_quantile_and_reason(runner: CliRunner) -> None:
     assert result.exit_code == 0, result.output
     assert re.search(r"would (set|keep): GPUNodePool cloud-h100 spec.desiredNodes", result.stdout)
     assert "onprem-h100 spec.desiredNodes" not in result.stdout  # a static pool is never written
-    assert (
-        re.search(r"would (set|keep): HorizontalPodAutoscaler serving/llm-m-large", result.stdout)
+    assert re.search(
+        r"would (set|keep): HorizontalPodAutoscaler serving/llm-m-large", result.stdout
     )
     assert "P90 =" in result.stdout
     assert "forecast" in result.stdout
