@@ -12,6 +12,9 @@ Contract (implemented by the forecasting work; the scaler layer only uses these 
 read past it. ``predict`` returns values clamped at zero, quantiles for every level in
 settings.levels, and notes explaining fallbacks (cold start, low coverage).
 
+The model step is ``forecast.step_seconds``, or the history's own step when that is coarser,
+because a model step cannot be shorter than the samples it combines; a note says so.
+
 Only complete model steps are used: a step still in progress at ``history.end`` waits for the
 next ``update``. Quantile offsets are calibrated at ``fit`` and kept by ``update``; they are
 refreshed at the next scheduled fit.
@@ -64,14 +67,15 @@ class FittedForecaster:
     fitted_at: pd.Timestamp
     notes: tuple[str, ...] = ()
     scores: dict[str, float] = field(default_factory=dict)
+    step_seconds: int | None = None  # the model step of the fit; None means the configured one
 
     @property
     def step(self) -> pd.Timedelta:
-        return pd.Timedelta(seconds=self.settings.step_seconds)
+        return pd.Timedelta(seconds=self.step_seconds or self.settings.step_seconds)
 
     @property
     def default_h(self) -> int:
-        return math.ceil(self.settings.horizon_seconds / self.settings.step_seconds)
+        return math.ceil(self.settings.horizon_seconds / self.step.total_seconds())
 
     def update(self, history: History) -> FittedForecaster:
         """Feed the complete model steps of ``history`` after ``cutoff``; parameters stay fixed.
@@ -137,14 +141,25 @@ class ForecastEngine:
     def h(self) -> int:
         return math.ceil(self.settings.horizon_seconds / self.settings.step_seconds)
 
+    def step_for(self, history: History) -> pd.Timedelta:
+        """Return the model step for ``history``: the configured step, or its own when coarser."""
+        return max(self.step, history.step)
+
     def fit(self, history: History) -> FittedForecaster:
         """Aggregate ``history``, fit the configured model (or a fallback) and calibrate it.
 
         Raises MissingDataError when no complete model step has an observed value.
         """
         y = self.model_steps(history)
-        seasons, notes = season_steps(self.settings.season_lengths_seconds, self.step, len(y))
-        context = ModelContext(step=self.step, season_lengths=seasons)
+        step = self.step_for(history)
+        seasons, notes = season_steps(self.settings.season_lengths_seconds, step, len(y))
+        if step != self.step:
+            notes = (
+                f"model step raised from {self.settings.step_seconds} s to the history step of "
+                f"{step.total_seconds():g} s",
+                *notes,
+            )
+        context = ModelContext(step=step, season_lengths=seasons)
 
         name, scores, selection_notes = self._model_name(y, context)
         fit = fit_with_fallback(
@@ -173,6 +188,7 @@ class ForecastEngine:
             fitted_at=cutoff,
             notes=all_notes,
             scores=scores,
+            step_seconds=int(step.total_seconds()),
         )
 
     def model_steps(self, history: History) -> pd.Series:
@@ -180,7 +196,7 @@ class ForecastEngine:
 
         Raises MissingDataError when none of them has an observed value.
         """
-        y = complete_steps(history, self.step, self.settings.aggregation)
+        y = complete_steps(history, self.step_for(history), self.settings.aggregation)
         y = y.where(np.isfinite(y.to_numpy(dtype=float)))  # an infinite step counts as missing
         if not y.empty:
             oldest = y.index[-1] - pd.Timedelta(seconds=self.settings.history_seconds)
@@ -216,11 +232,12 @@ class ForecastEngine:
         residuals from more varied days. A model that must be fitted again on the prefix
         before the first cutoff gets cutoffs half a horizon apart, to keep that prefix long.
         """
+        h = math.ceil(self.settings.horizon_seconds / context.step.total_seconds())
         longest = max(context.season_lengths, default=0)
         min_train = 2 * longest if longest else MIN_TRAIN_WITHOUT_SEASON
-        spacing = self.h if isinstance(fit.fitted, Refilterable) else self.h // 2
+        spacing = h if isinstance(fit.fitted, Refilterable) else h // 2
         return CalibrationPlan(
-            h=self.h,
+            h=h,
             levels=tuple(self.settings.levels),
             windows=self.settings.calibration_windows,
             step_size=max(1, spacing),

@@ -89,7 +89,7 @@ def _from_validation_error(error: ValidationError, raw: Any) -> ConfigErrors:
         key = format_location(location)
         cause = context.get("error")
         if isinstance(cause, InvalidReferenceError):
-            # Raised by a check of the whole config; it knows the key path of the bad value.
+            # Raised by a check of the whole config, with the key path of the bad value.
             key, value, message = cause.key, cause.value, str(cause)
         elif not location:
             key = _key_from_message(message, raw) or key

@@ -1,8 +1,8 @@
 """The decision journal: what each planning cycle read, decided, applied and held.
 
 Every planning cycle of ``peakcast run`` and ``peakcast plan`` becomes one JSON object on one
-line, appended to ``journal.path`` (or written to standard output), so an operator can answer
-"why did the pool grow at 09:40?" with ``grep`` or ``jq``. A record contains:
+line, appended to ``journal.path`` (or written to standard output), so an operator can find
+why the pool grew at 09:40 with ``grep`` or ``jq``. A record contains:
 
 - ``at``, ``source`` (``service`` or ``plan``), ``dry_run``, ``applied`` and ``note``
   (``abandoned`` when the replica lost the right to act before applying);
@@ -231,10 +231,11 @@ def event_note(record: Mapping[str, Any], result: ApplyResult) -> str:
 
 
 class DecisionJournal:
-    """Appends one JSON line per cycle and sends the Event summaries; never fails a cycle.
+    """Appends one JSON line per cycle and sends the Event summaries.
 
     A write error (a full disk, a removed folder) is logged once per run of failures and the
-    cycle goes on, because the journal explains decisions and must never block them.
+    cycle goes on, because the journal explains decisions and must not block them. An Event
+    that cannot be created is logged by ``EventRecorder`` and dropped.
     """
 
     def __init__(

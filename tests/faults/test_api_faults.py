@@ -192,7 +192,7 @@ def test_unreadable_floor_recovers_once_read(rig: r.Rig, replay: ThanosReplay) -
 
 
 def test_timed_out_read_fails_floor_then_converges(rig: r.Rig) -> None:
-    """The pool's object does not answer within the timeout: its floor fails, then converges."""
+    """The pool's object does not respond within the timeout: its floor fails, then converges."""
 
     def time_out(kube: FakeKube) -> None:
         kube.delay_next(TIMED_OUT_REQUESTS, r.TIMEOUT_SECONDS + 0.5)

@@ -49,7 +49,7 @@ def test_each_cycle_is_one_json_line(
     finally:
         rig.close()
 
-    raised, held = read_lines(path)
+    raised, held_record = read_lines(path)
 
     assert raised["at"] == "2026-03-02T12:00:00+00:00"
     assert raised["source"] == "service"
@@ -76,12 +76,12 @@ def test_each_cycle_is_one_json_line(
     assert results[r.POOL]["new"] == r.PEAK_POOL_NODES
     assert raised["summary"] == {"changed": 2, "unchanged": 1}
 
-    assert held["workloads"][0]["usable"] is False
-    assert "no samples" in held["workloads"][0]["reason"]
-    assert {floor["rule"] for floor in held["floors"] if floor["name"] != "onprem-h100"} == {
+    assert held_record["workloads"][0]["usable"] is False
+    assert "no samples" in held_record["workloads"][0]["reason"]
+    assert {floor["rule"] for floor in held_record["floors"] if floor["name"] != "onprem-h100"} == {
         "missing_data_hold"
     }
-    assert "changed" not in held["summary"]
+    assert "changed" not in held_record["summary"]
 
 
 def test_changed_objects_get_summary_event(

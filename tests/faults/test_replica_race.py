@@ -96,13 +96,13 @@ def test_one_replica_acts_and_takeover_keeps_its_floors(
         leader_outcome = leader.last_outcome
         writes_after_crash = len(fake_kube.writes())
         clock.now = r.EVENING
-        taken = h.wait_for_cycle(follower, r.EVENING)
+        takeover = h.wait_for_cycle(follower, r.EVENING)
 
     assert not acted_both
     assert holder == leader.leadership.config.identity  # type: ignore[attr-defined]
     assert floors_at_peak == (r.PEAK_POOL_NODES, r.PEAK_REPLICAS)
     assert leader.last_outcome is leader_outcome
-    desired = {floor.name: floor.desired for floor in taken.decision.all_floors()}
+    desired = {floor.name: floor.desired for floor in takeover.decision.all_floors()}
     assert (h.pool_floor(fake_kube), h.workload_floor(fake_kube)) == (
         desired[r.POOL],
         desired[r.WORKLOAD],

@@ -1,4 +1,4 @@
-"""History source faults: down, slower than the timeout, 5xx, partial or empty answers.
+"""History source faults: down, slower than the timeout, 5xx, partial or empty responses.
 
 Each test raises the floors at the 12:00 peak, then runs two cycles in the evening while the
 source fails. Trusted data would lower the floors in the first of them (the control case

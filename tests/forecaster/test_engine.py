@@ -226,3 +226,37 @@ def test_leading_gap_is_trimmed_before_fit(two_weeks: History) -> None:
 
     assert np.isfinite(forecast.point).all()
     assert fitted.model_name == "holt_winters"
+
+
+def test_coarser_history_raises_model_step() -> None:
+    half_hourly = daily_sine(days=14, step=HALF_HOUR, noise=5.0)
+    settings = ForecastSettings(step_seconds=600, season_lengths_seconds=[86_400])
+
+    fitted = ForecastEngine(settings).fit(half_hourly)
+    forecast = fitted.predict()
+
+    assert fitted.step == HALF_HOUR
+    assert forecast.step == HALF_HOUR
+    assert forecast.h == 48
+    assert fitted.calibration.h == 48
+    assert any("model step raised from 600 s" in note for note in forecast.notes)
+
+
+def test_finer_history_keeps_configured_step(two_weeks: History) -> None:
+    settings = ForecastSettings(step_seconds=600, season_lengths_seconds=[86_400])
+
+    fitted = ForecastEngine(settings).fit(two_weeks)
+
+    assert fitted.step == pd.Timedelta(minutes=10)
+    assert not any("model step raised" in note for note in fitted.notes)
+
+
+def test_raised_step_survives_update() -> None:
+    half_hourly = daily_sine(days=15, step=HALF_HOUR, noise=5.0)
+    settings = ForecastSettings(step_seconds=600, season_lengths_seconds=[86_400])
+    first = half_hourly.until(half_hourly.start + pd.Timedelta(days=14) - HALF_HOUR)
+
+    updated = ForecastEngine(settings).fit(first).update(half_hourly)
+
+    assert updated.step == HALF_HOUR
+    assert updated.cutoff == half_hourly.end

@@ -3,8 +3,8 @@
 Configs are the embedded default with one mutation drawn by Hypothesis: a wrong type, an
 out-of-range number, an unknown key, a missing required key, a reference to something not
 defined, or an unknown time zone. Every invalid one must raise ``ConfigError`` with the key
-path of the problem, never another exception; ``peakcast validate-config`` must print it
-without a traceback and exit with code 2.
+path of the problem, never another exception. ``peakcast validate-config`` must print that
+error without a traceback and exit with code 2.
 
 History is a 3-day trace at 10 minutes with NaN/Inf, negative values, duplicate and
 out-of-order rows, timestamps written with other UTC offsets, and huge spikes. Forecasts
@@ -30,6 +30,7 @@ from forecaster.errors import ConfigError
 from scaler.actuators.dry_run import DryRunActuator
 from scaler.cli.main import app
 from scaler.config_loader import DEFAULT_CONFIG, parse_settings
+from scaler.core.capacity import replicas_for_demand, replicas_for_value
 from scaler.cycle import LiveCycle
 from scaler.histories import HistoryLoader
 from scaler.settings import Settings
@@ -103,7 +104,12 @@ MAPPINGS = [()] + [
 def key_text(path: Path_) -> str:
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif text:
+            text += f".{part}"
+        else:
+            text = part
     return text
 
 
@@ -401,3 +407,15 @@ def test_offsets_name_same_instant() -> None:
 
     for offset in OFFSETS:
         assert pd.Timestamp(with_offset(moment, offset)) == moment
+
+
+@pytest.mark.parametrize("demand", [1e19, 1e30, 1e300], ids=["1e19", "1e30", "1e300"])
+def test_runaway_forecast_clamped_to_max(demand: float) -> None:
+    """A finite but absurd forecast needs more than 2**63 replicas: the maximum, not a wrap."""
+    capacity = parse_settings(copy.deepcopy(DEFAULT), BASE_DIR).workloads[0].capacity
+
+    assert list(replicas_for_demand([demand, 0.0], capacity)) == [
+        capacity.max_replicas,
+        capacity.min_replicas,
+    ]
+    assert replicas_for_value(demand, capacity) == capacity.max_replicas

@@ -1,6 +1,6 @@
-"""A long chunked fetch in which most chunks answer an empty success holds capacity.
+"""A long chunked fetch in which most chunks return an empty success holds capacity.
 
-Thanos answered HTTP 200 with ``result: []`` for most day-long chunks and returned samples only
+Thanos returned HTTP 200 with ``result: []`` for most day-long chunks and returned samples only
 for the newest ones. The fetch layer reports the coverage; the live cycle must not fit on such
 history or read it as zero demand: it keeps the current floors and says why.
 """
