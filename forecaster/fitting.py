@@ -84,6 +84,7 @@ def fit_with_fallback(
             f"only {share:.0%} of model steps are observed (below {min_coverage:.0%}); "
             f"{SEASONAL_NAIVE} is used instead of {name}",
         )
+        logger.warning("Falling back for %r: %s", y.name, notes[0])
         name = SEASONAL_NAIVE
 
     model = build_model(name, options)
@@ -91,7 +92,7 @@ def fit_with_fallback(
         return _fit(model, y, context, notes)
     except InsufficientHistoryError as error:
         note = f"{name} cannot be fitted ({error}); simple exponential smoothing is used"
-        logger.info("Falling back for %r: %s", y.name, note)
+        logger.warning("Falling back for %r: %s", y.name, note)
     except MODEL_ERRORS as error:
         note = (
             f"{name} failed ({type(error).__name__}: {error}); simple exponential smoothing is used"

@@ -331,7 +331,10 @@ class ForecastSettings(Frozen):
         description="Registered model name (see forecaster.models) or 'auto'.",
     )
     step_seconds: int = Field(
-        default=1800, gt=0, description="Model step; history is aggregated to it before fitting."
+        default=1800,
+        gt=0,
+        description="Model step; history is aggregated to it before fitting. A history with a "
+        "coarser step is fitted at its own step instead.",
     )
     aggregation: Aggregation = Field(
         default="max",
@@ -353,9 +356,12 @@ class ForecastSettings(Frozen):
         default=0.9, gt=0, lt=1, description="Quantile level capacity is planned for."
     )
     calibration_windows: int = Field(
-        default=14,
+        default=56,
         ge=1,
-        description="Rolling-origin forecasts whose residuals set the quantiles.",
+        description="Rolling-origin forecasts whose residuals set the quantiles. Windows that "
+        "do not fit a horizon apart in the history move closer together; with a one-day "
+        "horizon and 28 days of history, 56 windows then start at different times of day "
+        "instead of once a day at the same time.",
     )
     min_coverage: float = Field(
         default=0.8,

@@ -247,7 +247,7 @@ class LiveCycle:
             recommendations[f"workload/{name}"] = (Recommendation(at, value),)
         logger.info(
             "Cycle at %s starts without policy state: the current floors (%s) count as "
-            "recommendations, so none drops within the first %d s stabilisation window",
+            "recommendations, so none drops within the first %d s stabilization window",
             now.isoformat(),
             ", ".join(f"{key}={entries[0].value}" for key, entries in recommendations.items())
             or "none readable",

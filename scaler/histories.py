@@ -46,12 +46,18 @@ class HistoryLoader:
         """Read the forecast's history window ending at ``end``, clipped to what a trace holds.
 
         Clipping keeps a trace's own start from counting as missing data in the coverage.
+        Nothing after ``end`` is returned.
         """
         start = end - pd.Timedelta(seconds=self._settings.forecast.history_seconds)
         span = self.bounds(workload)
         if span is not None:
             start = max(start, span[0])
-        return self.load(workload, start, end)
+        history = self.load(workload, start, end)
+        if isinstance(self._settings.sources[workload.demand.source], CsvSourceSettings):
+            # A CSV sample labelled t covers [t, t + step): at ``end`` only the samples whose
+            # step has ended are known. Thanos labels a windowed sample by its window's end.
+            history = history.until(end - history.step)
+        return history
 
     def load(self, workload: WorkloadSettings, start: pd.Timestamp, end: pd.Timestamp) -> History:
         """Read ``workload``'s demand in [start, end], scaled to the demand's unit."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pandas as pd
 
@@ -18,7 +19,7 @@ from scaler.backtest.forecasting import ForecastEngine, default_engine_factory
 from scaler.backtest.planner import PeakcastPlanner
 from scaler.backtest.trace import visible_cutoff
 from scaler.core.capacity import Fleet
-from scaler.core.decision import CycleDecision
+from scaler.core.decision import CycleDecision, DataStatus
 from scaler.core.policy import assess_history
 from scaler.settings import Settings
 
@@ -71,7 +72,9 @@ def plan_at(
     Cycles run every ``policy.cycle_interval_seconds`` and forecasts are refreshed every
     ``backtest.replan_interval_seconds``, both counted back from ``at``. Earlier cycles are
     logged at DEBUG and the cycle at ``at`` at ``log_level``. When data is missing around
-    ``at`` the decision holds the floors and its ``data`` explains coverage and staleness.
+    ``at`` the decision holds the floors and its ``data`` explains coverage and staleness. The
+    notes of the forecasts behind the decision (a cold start, low coverage, a model that fell
+    back) are appended to each workload's ``data`` reason.
     """
     at = to_utc(at, settings.timezone)
     missing = [w.name for w in settings.workloads if w.name not in histories]
@@ -82,7 +85,7 @@ def plan_at(
         engine = default_engine_factory()(settings.forecast)
 
     fleet = Fleet(settings.pools, settings.workloads)
-    planner = PeakcastPlanner(settings, fleet, engine, log_level=logging.DEBUG)
+    planner = PeakcastPlanner(settings, fleet, engine, log_level=logging.DEBUG, keep_forecasts=True)
     cycle = pd.Timedelta(seconds=settings.policy.cycle_interval_seconds)
     replan = pd.Timedelta(seconds=settings.backtest.replan_interval_seconds)
     start = replay_start(settings, cut, at)
@@ -103,4 +106,18 @@ def plan_at(
         decision = planner.cycle(now, data)
     if decision is None:  # the loop always runs the cycle at ``at``
         raise ValueError(f"no cycle was run at {at}")
+    if planner.forecast_problem is None and planner.forecasts:
+        notes = {name: forecast.notes for name, forecast in planner.forecasts[-1].items()}
+        noted = tuple(
+            _with_notes(status, notes.get(status.workload, ())) for status in decision.data
+        )
+        decision = replace(decision, data=noted)
     return decision
+
+
+def _with_notes(status: DataStatus, notes: tuple[str, ...]) -> DataStatus:
+    """Append the forecast's notes to ``status.reason``, so a fallback is not silent."""
+    if not notes:
+        return status
+    text = "; ".join(f"forecast: {note}" for note in notes)
+    return replace(status, reason=f"{status.reason}; {text}" if status.reason else text)

@@ -182,7 +182,9 @@ def _fitting_seasons(n: int, context: ModelContext) -> list[int]:
     seasons = sorted(m for m in context.season_lengths if m > 1)
     if not seasons:
         raise InsufficientHistoryError(
-            "Holt-Winters needs a seasonal period of at least 2 steps; none is configured"
+            "Holt-Winters needs a seasonal period of at least 2 model steps that the history "
+            "contains twice; no configured season is left (none is configured, or each was "
+            "dropped because the history is too short or the period spans too few steps)"
         )
     fitting = [m for m in seasons if n >= _needed_steps(m)]
     if not fitting:

@@ -52,6 +52,17 @@ class DryRunActuator:
         for floor in decision.all_floors():
             if floor.rule == RULE_STATIC:
                 continue  # a static pool has a fixed size; peakcast never writes it
+            if floor.kind == "pool" and self._settings.pool(floor.name).actuator is None:
+                logger.info(
+                    "dry-run: pool %s has no actuator configured; its node floor %d is not "
+                    "written (%s: %s)",
+                    floor.name,
+                    floor.desired,
+                    floor.rule,
+                    floor.reason,
+                )
+                results.append(unwritten_pool_result(floor))
+                continue
             target, field_path = self.describe_target(floor)
             logger.info(
                 "dry-run: would set %s %s from %s to %d (%s: %s)",
@@ -74,3 +85,20 @@ class DryRunActuator:
                 )
             )
         return results
+
+
+def unwritten_pool_result(floor: FloorDecision) -> ApplyResult:
+    """Return the result of a pool floor that is not written because the pool has no actuator.
+
+    The dry run and ``KubeActuator`` both return it, so ``plan`` prints the same line with and
+    without --apply: ``unchanged: pool NAME (no actuator configured) OLD -> NEW (not written)``.
+    """
+    return ApplyResult(
+        floor=floor,
+        target=f"pool {floor.name}",
+        field_path="(no actuator configured)",
+        old=floor.current,
+        new=floor.desired,
+        status="unchanged",
+        message="not written",
+    )

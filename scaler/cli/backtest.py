@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -71,8 +72,11 @@ def backtest(
     verbose: int = VerboseOption,
     log_format: str = LogFormatOption,
 ) -> None:
-    """Replay the configured traces through peakcast, reactive, static, schedule and oracle
-    policies in the provisioning simulator, and compare under-provisioning, GPU-hours and cost.
+    """Replay the traces through peakcast and the baseline policies in the simulator.
+
+    The default policies are peakcast, reactive, static, schedule and oracle (see --policies).
+    The table compares their under-provisioning, unserved demand, SLO attainment, GPU-hours,
+    cost and scale actions.
     """
     settings = setup(config, verbose, log_format)
     check_format(fmt, allowed=STDOUT_FORMATS)
@@ -110,7 +114,7 @@ def backtest(
         print_summary(result, settings, elapsed)
     if output is not None:
         output.write_text(json.dumps(summary_records(result), indent=2) + "\n", encoding="utf-8")
-        ui.print(f"wrote {output}")
+        ui.print(f"wrote {escape(str(output))}")
     if html is None and fmt == "table":
         return
     with ui.status("rendering the report..."):
@@ -119,7 +123,7 @@ def backtest(
         if html is not None:
             write(render(built, "html"), html)
     if html is not None:
-        ui.print(f"wrote {html}")
+        ui.print(f"wrote {escape(str(html))}")
     if fmt != "table":
         write(render(built, fmt), STDOUT)
 
@@ -158,9 +162,12 @@ def print_summary(result: BacktestResult, settings: Settings, elapsed: float) ->
     """Print the comparison table, relative to the reactive baseline and the oracle."""
     frame = result.summary()
     days = result.minutes / 1440
+    names = ", ".join(w.name for w in settings.workloads)
     table = Table(
-        title=f"backtest: {days:.1f} days from {result.start:%Y-%m-%d %H:%M} UTC, "
-        f"{', '.join(w.name for w in settings.workloads)} ({elapsed:.1f} s)",
+        title=escape(
+            f"backtest: {days:.1f} days from {result.start:%Y-%m-%d %H:%M} UTC, "
+            f"{names} ({elapsed:.1f} s)"
+        ),
         title_justify="left",
     )
     headers = (
@@ -168,10 +175,10 @@ def print_summary(result: BacktestResult, settings: Settings, elapsed: float) ->
         "under-prov. GPU-min",
         "vs reactive",
         "unserved",
-        "SLO minutes",
+        "SLO attainment",
         "GPU-hours",
         "vs oracle",
-        "cost",
+        "cost (config currency)",
         "scale actions",
     )
     for header in headers:
@@ -180,7 +187,7 @@ def print_summary(result: BacktestResult, settings: Settings, elapsed: float) ->
     oracle = frame["gpu_hours"].get("oracle")
     for name, row in frame.iterrows():
         table.add_row(
-            str(name),
+            escape(str(name)),
             f"{row['shortfall_gpu_minutes']:,.0f}",
             _ratio(row["shortfall_gpu_minutes"], reactive),
             f"{row['unserved_share']:.2%}",

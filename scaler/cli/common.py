@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from forecaster.errors import (
     ActionRejectedError,
@@ -20,7 +21,7 @@ from forecaster.errors import (
     PeakcastError,
     TransientError,
 )
-from scaler.config_loader import load_settings
+from scaler.config_loader import ConfigErrors, load_settings
 from scaler.logging_setup import configure_logging
 from scaler.settings import Settings
 
@@ -32,6 +33,9 @@ EXIT_CONFIG = 2
 EXIT_DATA = 3
 EXIT_TRANSIENT = 4
 EXIT_REJECTED = 5
+# ``peakcast run --once`` applied no cycle: another replica holds the Lease, or the cycle was
+# not applied (the log gives the reason). Not an error of a remote API, so not EXIT_TRANSIENT.
+EXIT_NOT_APPLIED = 6
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,12 +72,41 @@ def reports_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except PeakcastError as error:
-            kind = "config error" if isinstance(error, ConfigError) else "error"
-            for line in str(error).splitlines():
-                error_console.print(f"[bold red]{kind}:[/] {line}", highlight=False, markup=True)
+            print_error(error)
             raise typer.Exit(exit_code_for(error)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def error_label(error: PeakcastError) -> str:
+    """Return the label of an error message: ``config error`` or ``error``.
+
+    An invalid command-line option (a key starting with ``--``) is labelled ``error``, except
+    ``--config``, whose errors (missing file, invalid YAML) are about the config file.
+    """
+    if not isinstance(error, ConfigError):
+        return "error"
+    if error.key.startswith("--") and error.key != "--config":
+        return "error"
+    return "config error"
+
+
+def print_error(error: PeakcastError) -> None:
+    """Print ``error`` on stderr: the label once per error, continuation lines indented.
+
+    The text is escaped, so brackets in user text (``workloads[llama-70b]``) are printed as
+    they are and not read as Rich markup. Rich does not wrap the lines, so paths stay whole.
+    """
+    parts: list[PeakcastError] = list(error.errors) if isinstance(error, ConfigErrors) else [error]
+    for part in parts:
+        label = error_label(part)
+        first, *rest = str(part).splitlines() or [""]
+        error_console.print(
+            f"[bold red]{label}:[/] {escape(first)}", highlight=False, soft_wrap=True
+        )
+        indent = " " * (len(label) + 2)
+        for line in rest:
+            error_console.print(f"{indent}{escape(line)}", highlight=False, soft_wrap=True)
 
 
 def setup(config: Path | None, verbose: int, log_format: str) -> Settings:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from forecaster.errors import ConfigError
@@ -199,7 +200,7 @@ def _table(
     table.add_row("rows used", str(result.samples))
     table.add_row("highest load seen", f"{result.max_observed_load:.4g} per replica")
     if result.version is not None:
-        table.add_row("model version", f"{result.version} (newest of {versions})")
+        table.add_row("model version", f"{escape(str(result.version))} (newest of {versions})")
     if result.since is not None:
         table.add_row("from", result.since.isoformat())
     if result.bootstrap_failures:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from scaler.cli.common import (
@@ -65,13 +66,13 @@ def _result_table(results: list[ExpiryResult]) -> Table:
         table.add_column(column, overflow="fold")
     for result in results:
         table.add_row(
-            result.kind,
-            result.name,
-            result.target,
+            escape(result.kind),
+            escape(result.name),
+            escape(result.target),
             result.status,
             "-" if result.current is None else str(result.current),
             "-" if result.baseline is None else str(result.baseline),
             "-" if result.expires_at is None else result.expires_at.isoformat(),
-            result.message,
+            escape(result.message),
         )
     return table

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from forecaster.engine import ForecastEngine
@@ -38,7 +39,12 @@ def forecast(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Also write the forecast to this .csv or .json file."
     ),
-    rows: int = typer.Option(12, "--rows", help="Forecast rows printed per workload.", min=1),
+    rows: int = typer.Option(
+        12,
+        "--rows",
+        help="Forecast rows printed per workload, spread evenly over the horizon.",
+        min=1,
+    ),
     config: Path | None = ConfigOption,
     verbose: int = VerboseOption,
     log_format: str = LogFormatOption,
@@ -54,26 +60,28 @@ def forecast(
 
     results: list[Forecast] = []
     for selected in workloads:
-        with console.status(f"fitting {settings.forecast.model} for {selected.name}..."):
+        with console.status(f"fitting {settings.forecast.model} for {escape(selected.name)}..."):
             history = loader.load_until(selected, cutoff)
             result = ForecastEngine(settings.forecast).fit(history).predict()
         results.append(result)
-        _print_forecast(result, history.coverage, rows)
+        _print_forecast(result, selected.demand.unit, history.coverage, rows)
 
     if output is not None:
         _write(results, output)
-        console.print(f"wrote {output}")
+        console.print(f"wrote {escape(str(output))}")
 
 
-def _print_forecast(result: Forecast, coverage: float, rows: int) -> None:
+def _print_forecast(result: Forecast, unit: str, coverage: float, rows: int) -> None:
     frame = result.frame()
     table = Table(
-        title=f"{result.name}: model {result.model}, cutoff {result.cutoff.isoformat()}, "
-        f"history coverage {coverage:.1%}",
+        title=escape(
+            f"{result.name}: demand in {unit}, model {result.model}, "
+            f"cutoff {result.cutoff.isoformat()}, history coverage {coverage:.1%}"
+        ),
         title_justify="left",
     )
     for column in frame.columns:
-        table.add_column(str(column), justify="left" if column == "ds" else "right")
+        table.add_column(escape(str(column)), justify="left" if column == "ds" else "right")
     stride = max(1, len(frame) // rows)
     for _, row in frame.iloc[::stride].head(rows).iterrows():
         cells = [row.iloc[0].strftime("%Y-%m-%d %H:%M")]
@@ -81,7 +89,7 @@ def _print_forecast(result: Forecast, coverage: float, rows: int) -> None:
         table.add_row(*cells)
     console.print(table)
     for note in result.notes:
-        console.print(f"  note: {note}")
+        console.print(f"  note: {escape(note)}")
 
 
 def _write(results: list[Forecast], output: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+
 import typer
 
 from scaler.cli import backtest, estimate, expire, forecast, plan, report, run, status, validate
@@ -14,6 +16,31 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(requested: bool) -> None:
+    if not requested:
+        return
+    try:
+        installed = version("peakcast")
+    except PackageNotFoundError:
+        installed = "unknown (the peakcast distribution is not installed)"
+    typer.echo(f"peakcast {installed}")
+    raise typer.Exit()
+
+
+@app.callback()
+def global_options(
+    show_version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the installed peakcast version and exit.",
+    ),
+) -> None:
+    pass
+
 
 app.command("validate-config")(validate.validate_config)
 app.command("forecast")(forecast.forecast)

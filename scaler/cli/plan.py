@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from scaler.actuators.base import ApplyResult
+from forecaster.errors import TransientError
+from forecaster.forecast import Forecast
+from scaler.actuators.base import Actuator, ApplyResult
 from scaler.actuators.dry_run import DryRunActuator
 from scaler.cli.common import (
     EXIT_TRANSIENT,
@@ -56,10 +60,11 @@ def plan(
 ) -> None:
     """Run one planning cycle and print the pool and workload floors it would set.
 
-    On a trace (no cluster), the current floors are not read from a cluster: they come from
-    replaying peakcast's policy over the trace up to --at, so the stabilisation window and the
-    scale-down step have their history. Each floor is printed with the forecast quantile behind
-    it and the rule that set it. Nothing is written unless --apply is given.
+    Without --apply (dry-run) no cluster is needed: the current floors come from replaying
+    peakcast's policy over the history up to --at, so the stabilization window and the
+    scale-down step have their history. With --apply the current floors are read from the
+    cluster and the cycle writes, as one cycle of 'peakcast run' does. Each floor is printed
+    with the forecast quantile behind it and the rule that set it.
     """
     settings = setup(config, verbose, log_format)
     if kubeconfig is not None or context is not None:
@@ -73,6 +78,9 @@ def plan(
     loader = HistoryLoader(settings)
     workloads = list(settings.workloads)
     at_time = resolve_at(at, settings, loader, workloads)
+    if apply:
+        _apply_live(settings, loader, at_time)
+        return
 
     with console.status("replaying the policy up to --at..."):
         histories = {w.name: loader.load_until(w, at_time) for w in workloads}
@@ -81,25 +89,60 @@ def plan(
         decision = combine_live_signals(settings, decision)
 
     print_decision(decision)
+    dry_results = DryRunActuator(settings).apply(decision)
+    print_results(dry_results)
     journal = DecisionJournal.from_settings(settings)
-    if not apply:
-        dry_results = DryRunActuator(settings).apply(decision)
-        print_results(dry_results)
-        if journal is not None:
-            journal.record(
-                decision, dry_results, applied=False, source="plan", note="printed, not applied"
-            )
-        return
-
-    # Imported here so that dry-run planning never loads the Kubernetes client.
-    from scaler.kube.registry import build_actuator
-
-    actuator = build_actuator(settings, dry_run=settings.dry_run)
-    results = actuator.apply(decision)
-    print_results(results)
     if journal is not None:
-        journal.record(decision, results, applied=True, source="plan")
-    if any(result.status == "failed" for result in results):
+        journal.record(
+            decision, dry_results, applied=False, source="plan", note="printed, not applied"
+        )
+
+
+def _apply_live(settings: Settings, loader: HistoryLoader, at_time: pd.Timestamp) -> None:
+    """Run one live cycle at ``at_time`` against the cluster and print what it wrote.
+
+    Unlike the dry-run replay, the current floors are read from the cluster and the policy
+    starts from them as the service does after a restart, so nothing drops within the first
+    stabilization window. Live signals, when configured, raise floors first.
+    """
+    # Imported here so that dry-run planning never loads the Kubernetes client.
+    from scaler.cycle import LiveCycle
+    from scaler.kube.registry import build_actuator, build_kube_client
+
+    actuator: Actuator = build_actuator(settings, dry_run=settings.dry_run)
+    fast_loop = None
+    views: dict[str, LiveCycle] = {}
+    if has_signals(settings):
+        from scaler.signals.wiring import build_fast_loop
+
+        def forecast_of(workload: str) -> Forecast | None:
+            view = views["cycle"].view(workload)
+            return view.forecast if view is not None else None
+
+        fast_loop = build_fast_loop(
+            settings,
+            actuator,
+            kube=build_kube_client(settings.kubernetes),
+            forecasts=forecast_of,
+        )
+        actuator = fast_loop.actuator
+
+    cycle = LiveCycle(settings, loader, actuator)
+    views["cycle"] = cycle
+    with console.status("reading history and fitting forecasts..."):
+        for workload in settings.workloads:
+            cycle.refresh(workload, at_time, refit=True)
+    if fast_loop is not None:
+        fast_loop.run_once(at_time)
+    outcome = cycle.plan(at_time, may_apply=lambda: True)
+    if outcome is None:
+        raise TransientError(
+            "the current floors could not be read from the cluster, so nothing was written; "
+            "check the API server and peakcast's RBAC, then run again"
+        )
+    print_decision(outcome.decision)
+    print_results(list(outcome.results))
+    if any(result.status == "failed" for result in outcome.results):
         raise typer.Exit(EXIT_TRANSIENT)
 
 
@@ -126,11 +169,11 @@ def print_decision(decision: CycleDecision) -> None:
     for status in decision.data:
         newest = status.last_observed.isoformat() if status.last_observed is not None else "none"
         data.add_row(
-            status.workload,
+            escape(status.workload),
             f"{status.coverage:.1%}",
             newest,
             "yes" if status.usable else "[red]no[/]",
-            status.reason,
+            escape(status.reason),
         )
     console.print(data)
 
@@ -150,13 +193,13 @@ def print_decision(decision: CycleDecision) -> None:
         )
         floors.add_row(
             floor.kind,
-            floor.name,
+            escape(floor.name),
             "-" if floor.current is None else str(floor.current),
             f"{floor.desired} {floor.unit if floor.desired != 1 else floor.unit[:-1]}",
             floor.rule,
             forecast,
             window,
-            floor.reason,
+            escape(floor.reason),
         )
     console.print(floors)
 
@@ -169,7 +212,7 @@ def print_results(results: list[ApplyResult]) -> None:
         else:
             verb = result.status
         old = "?" if result.old is None else str(result.old)
-        console.print(
-            f"{verb}: {result.target} {result.field_path} {old} -> {result.new}"
-            + (f" ({result.message})" if result.message and result.status != "dry_run" else "")
-        )
+        line = f"{verb}: {result.target} {result.field_path} {old} -> {result.new}"
+        if result.message and result.status != "dry_run":
+            line += f" ({result.message})"
+        console.print(line, markup=False, highlight=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from forecaster.engine import ForecastEngine
 from forecaster.errors import ConfigError
@@ -56,8 +57,10 @@ def report(
     verbose: int = VerboseOption,
     log_format: str = LogFormatOption,
 ) -> None:
-    """Forecast every workload, find the peak windows, and write a capacity plan: GPUs and
-    nodes per pool and window, recommended pool bounds and reserve, and cost.
+    """Forecast every workload, find the peak windows and write a capacity plan.
+
+    The plan gives GPUs and nodes per pool and window, the recommended pool bounds and reserve,
+    and the cost.
     """
     settings = setup(config, verbose, log_format)
     check_format(fmt)
@@ -74,7 +77,7 @@ def report(
     forecasts: dict[str, Forecast] = {}
     engine = ForecastEngine(settings.forecast)
     for workload in settings.workloads:
-        with ui.status(f"fitting {settings.forecast.model} for {workload.name}..."):
+        with ui.status(f"fitting {settings.forecast.model} for {escape(workload.name)}..."):
             histories[workload.name] = loader.load_until(workload, cutoff)
             forecasts[workload.name] = engine.fit(histories[workload.name]).predict()
 
@@ -87,8 +90,8 @@ def report(
     write(text, target)
     if target != STDOUT:
         for sentence in built.summary:
-            ui.print(f"- {sentence}", highlight=False)
-        ui.print(f"wrote {target}")
+            ui.print(f"- {escape(sentence)}", highlight=False)
+        ui.print(f"wrote {escape(target)}")
 
 
 def with_horizon(settings: Settings, horizon_days: float) -> Settings:

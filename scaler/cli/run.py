@@ -14,7 +14,7 @@ from kubernetes import client as k8s
 
 from forecaster.errors import ConfigError
 from scaler.cli.common import (
-    EXIT_TRANSIENT,
+    EXIT_NOT_APPLIED,
     ConfigOption,
     LogFormatOption,
     VerboseOption,
@@ -44,7 +44,10 @@ def run(
         "kubelet and Prometheus reach it.",
     ),
     once: bool = typer.Option(
-        False, "--once", help="Refresh every workload, run one planning cycle, and exit."
+        False,
+        "--once",
+        help="Refresh every workload, run one planning cycle, and exit. Exits with code 6 when "
+        "no cycle was applied (another replica holds the Lease, or the log gives the reason).",
     ),
     kubeconfig: Path | None = typer.Option(
         None, "--kubeconfig", help="Kubeconfig file; overrides kubernetes.kubeconfig_path."
@@ -150,7 +153,7 @@ def _run_once(app: ServiceApp) -> None:
     outcome = app.run_once()
     if outcome is None or not outcome.applied:
         console.print("No cycle was applied; the log on stderr gives the reason.")
-        raise typer.Exit(EXIT_TRANSIENT)
+        raise typer.Exit(EXIT_NOT_APPLIED)
     print_decision(outcome.decision)
     print_results(list(outcome.results))
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from forecaster.errors import ConfigError
@@ -130,6 +131,8 @@ def _floor_table(rows: list[dict[str, Any]], now: pd.Timestamp) -> Table:
     table = Table(title=f"floors at {now.isoformat()}", title_justify="left")
     for column in ("kind", "name", "object", "value", "last change", "expires", "note"):
         table.add_column(column, overflow="fold")
+    # Names, annotations and error messages come from the cluster, so they are escaped
+    # before they reach Rich markup.
     for row in rows:
         change = row["last_change"]
         changed = (
@@ -138,18 +141,18 @@ def _floor_table(rows: list[dict[str, Any]], now: pd.Timestamp) -> Table:
             if change
             else "-"
         )
-        notes = [row["error"]] if row["error"] else []
+        notes = [escape(row["error"])] if row["error"] else []
         if row["paused"]:
-            notes.append(f"[yellow]paused[/]: {row['paused']}")
+            notes.append(f"[yellow]paused[/]: {escape(row['paused'])}")
         if row["reverted"]:
             by = ", ".join(row["reverted"]["by"]) or "another field manager"
-            notes.append(f"[red]reverted[/] by {by} at {row['reverted']['at']}")
+            notes.append(f"[red]reverted[/] by {escape(by)} at {escape(row['reverted']['at'])}")
         table.add_row(
-            row["kind"],
-            row["name"],
-            f"{row['object']} {row['field']}" if row["field"] else row["object"],
-            "-" if row["value"] is None else str(row["value"]),
-            changed,
+            escape(row["kind"]),
+            escape(row["name"]),
+            escape(f"{row['object']} {row['field']}" if row["field"] else row["object"]),
+            "-" if row["value"] is None else escape(str(row["value"])),
+            escape(changed),
             _expiry_text(row["expires_at"], now),
             "; ".join(notes),
         )
@@ -161,8 +164,8 @@ def _expiry_text(stamp: str | None, now: pd.Timestamp) -> str:
         return "-"
     seconds = (pd.Timestamp(stamp) - now).total_seconds()
     if seconds <= 0:
-        return f"[red]expired[/] {-seconds / 60:.0f} min ago ({stamp})"
-    return f"in {seconds / 60:.0f} min ({stamp})"
+        return f"[red]expired[/] {-seconds / 60:.0f} min ago ({escape(stamp)})"
+    return f"in {seconds / 60:.0f} min ({escape(stamp)})"
 
 
 def _controls_table(rows: list[dict[str, str]]) -> Table:
@@ -170,7 +173,7 @@ def _controls_table(rows: list[dict[str, str]]) -> Table:
     for column in ("control", "applies to", "detail"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(row["control"], row["applies_to"], row["detail"])
+        table.add_row(escape(row["control"]), escape(row["applies_to"]), escape(row["detail"]))
     if not rows:
         table.add_row("none", "-", "no pause or override is in force")
     return table

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from scaler.cli.common import (
@@ -14,6 +15,7 @@ from scaler.cli.common import (
     reports_errors,
     setup,
 )
+from scaler.config_checks import check_sources
 
 
 @reports_errors
@@ -22,15 +24,21 @@ def validate_config(
     verbose: int = VerboseOption,
     log_format: str = LogFormatOption,
 ) -> None:
-    """Validate the config; on error print the key path, the value and what is allowed."""
+    """Validate the config; on error print the key path, the value and what is allowed.
+
+    Besides the config's own rules, every CSV trace is read and its columns checked, and every
+    Thanos demand query is checked against the PromQL rules. No query is sent and no cluster
+    is contacted.
+    """
     settings = setup(config, verbose, log_format)
+    checked = check_sources(settings)
 
     pools = Table(title="pools", title_justify="left")
     for column in ("name", "kind", "GPUs/node", "nodes", "node lead time", "price/node-h"):
         pools.add_column(column)
     for pool in settings.pools:
         pools.add_row(
-            pool.name,
+            escape(pool.name),
             pool.kind,
             str(pool.gpus_per_node),
             f"{pool.min_nodes}..{pool.max_nodes}",
@@ -44,11 +52,11 @@ def validate_config(
     for workload in settings.workloads:
         capacity = workload.capacity
         workloads.add_row(
-            f"{workload.namespace}/{workload.name}",
-            f"{workload.demand.source}:{workload.demand.series} ({workload.demand.unit})",
+            escape(f"{workload.namespace}/{workload.name}"),
+            escape(f"{workload.demand.source}:{workload.demand.series} ({workload.demand.unit})"),
             f"{capacity.throughput_per_replica:g} at {capacity.target_utilization:.0%}",
             str(capacity.gpus_per_replica),
-            ", ".join(workload.pools),
+            escape(", ".join(workload.pools)),
             f"{workload.workload_start_seconds / 60:g} min",
         )
 
@@ -58,5 +66,6 @@ def validate_config(
     console.print(
         f"[green]config is valid[/]: {len(settings.sources)} source(s), "
         f"{len(settings.pools)} pool(s), {len(settings.workloads)} workload(s), "
-        f"model {settings.forecast.model}, {mode}."
+        f"model {settings.forecast.model}, {mode}; {checked.files} trace file(s) read, "
+        f"{checked.queries} PromQL quer{'y' if checked.queries == 1 else 'ies'} checked."
     )

@@ -158,7 +158,8 @@ class _Context:
             if o.name in names.split(", ")
         )
         reason = (
-            f"{floor.reason}; raised to {value} {floor.unit} by override {described or names} "
+            f"{floor.reason}; raised to {value} {floor.unit[:-1] if value == 1 else floor.unit} "
+            f"by override {described or names} "
             f"(the plan was {floor.desired})"
         )
         return replace(floor, desired=value, rule=RULE_OVERRIDE, reason=reason)
@@ -187,8 +188,8 @@ class _Context:
             return floor
         limited = floor.current + step
         reason = (
-            f"{floor.reason}; the raise is limited to {step} nodes per cycle "
-            f"(target {floor.desired})"
+            f"{floor.reason}; the raise is limited to {step} {'node' if step == 1 else 'nodes'} "
+            f"per cycle (target {floor.desired})"
         )
         return replace(floor, desired=limited, rule=RULE_MAX_NODES_ADDED, reason=reason)
 
@@ -228,9 +229,9 @@ class _Context:
                 continue
             value = max(cap.nodes, lowest[floor.name])
             reason = (
-                f"{floor.reason}; capped at {value} nodes by the {cap.scope} budget: "
-                f"{cap.used_gpu_hours:.1f} of {cap.limit_gpu_hours:g} GPU-hours used today "
-                f"(target {floor.desired})"
+                f"{floor.reason}; capped at {value} {'node' if value == 1 else 'nodes'} by the "
+                f"{cap.scope} budget: {cap.used_gpu_hours:.1f} of {cap.limit_gpu_hours:g} "
+                f"GPU-hours used today (target {floor.desired})"
             )
             capped.append(replace(floor, desired=value, rule=RULE_BUDGET, reason=reason))
         return capped
@@ -242,7 +243,8 @@ class _Context:
         kept = floor.desired if floor.current is None else floor.current
         holding = "the current floor is unknown" if floor.current is None else f"holding {kept}"
         reason = (
-            f"paused ({cause}); {holding}; the plan was {floor.desired} {floor.unit} "
+            f"paused ({cause}); {holding}; the plan was {floor.desired} "
+            f"{floor.unit[:-1] if floor.desired == 1 else floor.unit} "
             f"(rule {floor.rule}): {floor.reason}"
         )
         return replace(floor, desired=kept, rule=RULE_PAUSED, reason=reason)

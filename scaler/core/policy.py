@@ -284,7 +284,8 @@ class _Context:
         if len(workloads) == 1:
             value = float(requirements.demand[workloads[0]][peak.row])
         needed = (
-            f"{peak.value} nodes are needed for workload(s) {', '.join(workloads)} within the "
+            f"{peak.value} {'node is' if peak.value == 1 else 'nodes are'} needed for "
+            f"workload(s) {', '.join(workloads)} within the "
             f"next {lead} s (node provisioning, workload start and margin)"
         )
         return self._forecast_floor("pool", name, current, bounds, peak, needed, value)
@@ -309,7 +310,8 @@ class _Context:
         value = float(requirements.demand[name][peak.row])
         needed = (
             f"the P{requirements.level * 100:g} forecast of {value:.4g} {workload.demand.unit} at "
-            f"{requirements.time_of(peak.row).isoformat()} needs {peak.value} replicas within "
+            f"{requirements.time_of(peak.row).isoformat()} needs {peak.value} "
+            f"{'replica' if peak.value == 1 else 'replicas'} within "
             f"the next {lead} s (workload start)"
         )
         unplaced = int(requirements.unplaced[name][peak.row])
@@ -348,14 +350,15 @@ class _Context:
         elif current is not None and stabilized < desired:
             rule = RULE_MAX_STEP
             reason = (
-                f"{needed}; scale-down is limited to {bounds.max_step_down} {unit} per cycle "
-                f"(stabilised target {stabilized})"
+                f"{needed}; scale-down is limited to {bounds.max_step_down} "
+                f"{unit[:-1] if bounds.max_step_down == 1 else unit} per cycle "
+                f"(stabilized target {stabilized})"
             )
         elif stabilized > recommended:
             rule = RULE_STABILIZATION
             reason = (
                 f"{needed}; held at {stabilized}, the highest recommendation in the last "
-                f"{window} s stabilisation window"
+                f"{window} s stabilization window"
             )
         elif recommended != peak.value:
             rule = RULE_BOUNDS
@@ -415,18 +418,20 @@ class _Context:
             desired = safe_floor if safe_floor is not None else bounds.lower
             rule = RULE_SAFE_FLOOR if safe_floor is not None else RULE_MISSING_DATA_HOLD
             reason = (
-                f"data is missing ({cause}) and the current floor is unknown; set {desired} {unit}"
+                f"data is missing ({cause}) and the current floor is unknown; set {desired} "
+                f"{unit[:-1] if desired == 1 else unit}"
             )
         elif expired and safe_floor is not None and safe_floor > current:
             desired, rule = safe_floor, RULE_SAFE_FLOOR
             reason = (
                 f"data has been missing for {held_for:.0f} s ({cause}); raised to the safe floor "
-                f"of {safe_floor} {unit}"
+                f"of {safe_floor} {unit[:-1] if safe_floor == 1 else unit}"
             )
         else:
             desired, rule = current, RULE_MISSING_DATA_HOLD
             reason = (
-                f"data is missing since {since.isoformat()} ({cause}); holding {current} {unit}"
+                f"data is missing since {since.isoformat()} ({cause}); holding {current} "
+                f"{unit[:-1] if current == 1 else unit}"
             )
             if expired and safe_floor is not None:
                 reason += (

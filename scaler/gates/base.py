@@ -18,6 +18,8 @@ class GateContext:
 
     ``pool_targets`` contains the node count written for each of the workload's pools this cycle
     (after quota caps and fallbacks). Pools that peakcast does not write are absent.
+    ``unread_pools`` maps each of the workload's pools whose read failed this cycle to the error.
+    Such a pool has an actuator but is absent from ``pools`` and ``pool_targets``.
     """
 
     workload: WorkloadSettings
@@ -26,6 +28,7 @@ class GateContext:
     now: pd.Timestamp
     pools: Mapping[str, PoolReadiness] = field(default_factory=dict)
     pool_targets: Mapping[str, int] = field(default_factory=dict)
+    unread_pools: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

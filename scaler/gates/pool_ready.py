@@ -10,6 +10,8 @@ class PoolReadyGate:
 
     A pool held back by a capacity error has its target lowered to what it has, and the GPUs
     moved to a fallback pool are part of that pool's target, so the gate waits for them there.
+    A pool with an actuator that could not be read holds the floor. When no pool of the
+    workload has an actuator there is no GPU readiness to check, and the gate passes.
     """
 
     name = "pool_ready"
@@ -17,6 +19,9 @@ class PoolReadyGate:
     def evaluate(self, context: GateContext) -> GateResult:
         reasons = []
         for pool in context.workload.pools:
+            if pool in context.unread_pools:
+                error = context.unread_pools[pool]
+                return GateResult(False, f"pool {pool}: readiness could not be read ({error})")
             target = context.pool_targets.get(pool)
             readiness = context.pools.get(pool)
             if target is None:
@@ -27,4 +32,10 @@ class PoolReadyGate:
             if not ready:
                 return GateResult(False, reason)
             reasons.append(reason)
-        return GateResult(True, "; ".join(reasons) or "no written pool to wait for")
+        if not reasons:
+            return GateResult(
+                True,
+                "no pool of this workload has an actuator, so the gate cannot check GPU "
+                "readiness and passes",
+            )
+        return GateResult(True, "; ".join(reasons))

@@ -50,12 +50,7 @@ class PromqlGate:
         try:
             value = self._query(context)
         except _NoSample as error:
-            logger.info(
-                "Gate promql held workload %s/%s: %s",
-                context.workload.namespace,
-                context.workload.name,
-                error,
-            )
+            # The actuator logs the verdict with this reason, once per evaluation.
             return GateResult(False, f"promql: {error}")
         passed = OPERATORS[settings.operator](value, settings.threshold)
         verdict = "met" if passed else "not met"

@@ -14,6 +14,7 @@ import pandas as pd
 
 from forecaster.errors import ActionRejectedError, PeakcastError, TransientError
 from scaler.actuators.base import ApplyResult
+from scaler.actuators.dry_run import DryRunActuator
 from scaler.core.decision import CycleDecision, FloorDecision
 from scaler.gates.base import Gate, GateContext
 from scaler.kube.client import KubeClient
@@ -129,9 +130,11 @@ class KubeActuator:
             logger.warning(
                 "Workload %s/%s floor not written: %s", workload.namespace, workload.name, error
             )
-            return _result(floor, "", "", "conflict", str(error))
+            target, path = DryRunActuator(self._settings).describe_target(floor)
+            return _result(floor, target, path, "conflict", str(error))
         except (ActionRejectedError, TransientError) as error:
-            return _result(floor, "", "", "failed", str(error))
+            target, path = DryRunActuator(self._settings).describe_target(floor)
+            return _result(floor, target, path, "failed", str(error))
 
         value, note = owner.owner.bounded(owner.obj, floor.desired)
         current = as_int(get_path(owner.obj, owner.target.field_path))
@@ -147,19 +150,21 @@ class KubeActuator:
             now=now,
             pools={n: o.readiness for n, o in cycle.observations.items() if n in workload.pools},
             pool_targets={n: t.target for n, t in cycle.targets.items() if n in workload.pools},
+            unread_pools={n: e for n, e in cycle.errors.items() if n in workload.pools},
         )
         verdict = gate.evaluate(context)
-        if verdict.passed:
-            return self._writer.write(request)
         logger.info(
-            "Gate %s held workload %s/%s at %s replicas (requested %s): %s",
+            "Gate %s %s the raise of workload %s/%s from %s to %d replicas: %s",
             gate.name,
+            "passed" if verdict.passed else "held",
             workload.namespace,
             workload.name,
-            current,
+            "unset" if current is None else current,
             value,
             verdict.reason,
         )
+        if verdict.passed:
+            return self._writer.write(request)
         if not self._dry_run:
             self._events.record(owner.obj, "Warning", "GateHeld", "SetFloor", verdict.reason)
         return ApplyResult(

@@ -117,7 +117,8 @@ def plan_targets(
             if added <= 0:
                 continue
             other.target += added
-            other.notes.append(f"+{added} nodes for pool {name} ({target.limited_by} limited)")
+            nodes = "node" if added == 1 else "nodes"
+            other.notes.append(f"+{added} {nodes} for pool {name} ({target.limited_by} limited)")
             missing -= added * gpus_per_node
         target.unmet_gpus = max(0, missing)
         if target.unmet_gpus:
@@ -147,10 +148,12 @@ def _limited(
         held = desired if has is None else min(desired, has)
         if held < desired:
             target.target, target.limited_by = held, "capacity"
-            target.notes.append(f"CapacityUnavailable: held at {held} nodes: {mark.reason}")
+            nodes = "node" if held == 1 else "nodes"
+            target.notes.append(f"CapacityUnavailable: held at {held} {nodes}: {mark.reason}")
         return target
     if quota_cap is not None and desired > quota_cap:
         target.target, target.limited_by = quota_cap, "quota"
         reason = mark.reason if mark is not None else f"gpu_quota is {quota} GPUs"
-        target.notes.append(f"QuotaLimited: capped at {quota_cap} nodes: {reason}")
+        nodes = "node" if quota_cap == 1 else "nodes"
+        target.notes.append(f"QuotaLimited: capped at {quota_cap} {nodes}: {reason}")
     return target

@@ -153,7 +153,9 @@ def _expire_one(
 
 
 def _expired_reason(item: FloorObject, expires: pd.Timestamp, desired: int) -> str:
-    unit = "nodes" if item.kind == "pool" else "replicas"
+    unit = "node" if item.kind == "pool" else "replica"
+    if desired != 1:
+        unit += "s"
     return (
         f"the floor expired at {expires.isoformat()} because peakcast did not renew it; "
         f"returned to the baseline of {desired} {unit}"

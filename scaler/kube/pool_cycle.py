@@ -10,6 +10,7 @@ import pandas as pd
 
 from forecaster.errors import PeakcastError
 from scaler.actuators.base import ApplyResult
+from scaler.actuators.dry_run import unwritten_pool_result
 from scaler.core.decision import FloorDecision
 from scaler.kube.availability import (
     PoolAvailability,
@@ -119,11 +120,13 @@ class PoolSide:
         pool = self._settings.pool(floor.name)
         observation = cycle.observations.get(floor.name)
         if pool.actuator is None:
-            return _skipped(floor, "pool has no actuator configured; nothing written")
+            return unwritten_pool_result(floor)
         if observation is None:
-            return _skipped(floor, cycle.errors.get(floor.name, "pool not read"), "failed")
+            message = cycle.errors.get(floor.name, "pool not read")
+            return _failed(floor, f"pool {floor.name}", "(not read)", message)
         if observation.obj is None:
-            return _skipped(floor, f"{observation.target.label} not found", "failed")
+            where = observation.target
+            return _failed(floor, where.label, where.field_text, f"{where.label} not found")
 
         target = cycle.targets[floor.name]
         mode = self._modes[floor.name]
@@ -188,13 +191,13 @@ class PoolSide:
         self._events.record(observation.obj, "Warning", reason, "SetFloor", message)
 
 
-def _skipped(floor: FloorDecision, message: str, status: str = "unchanged") -> ApplyResult:
+def _failed(floor: FloorDecision, target: str, field_path: str, message: str) -> ApplyResult:
     return ApplyResult(
         floor=floor,
-        target="",
-        field_path="",
+        target=target,
+        field_path=field_path,
         old=floor.current,
         new=floor.desired,
-        status=status,  # type: ignore[arg-type]
+        status="failed",
         message=message,
     )

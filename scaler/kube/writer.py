@@ -173,11 +173,10 @@ class FloorWriter:
         if request.note:
             note += f" ({request.note})"
         logger.info(
-            "%s %s: %s %s from %s to %s (rule %s)",
+            "%s %s %s from %s to %s (rule %s)",
             direction,
             target.label,
             target.field_text,
-            request.floor.unit,
             current,
             value,
             request.floor.rule,

@@ -19,6 +19,7 @@ from forecaster.forecast import Forecast
 from scaler.backtest.metrics import RunMetrics, total_demand_gpus
 from scaler.backtest.runner import BacktestResult
 from scaler.core.capacity import demand_in_gpus
+from scaler.core.phases import lead_times_are_nominal, pool_phase, workload_phase
 from scaler.report.capacity_plan import plan_capacity
 from scaler.report.model import (
     BacktestSection,
@@ -31,6 +32,7 @@ from scaler.report.model import (
 from scaler.report.settings_view import lead_times, pool_infos, workload_infos
 from scaler.report.summary import backtest_summary
 from scaler.settings import Settings
+from scaler.settings_simulator import FixedDuration
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +61,7 @@ def backtest_report(
     notes = [
         "Demand in GPUs is the GPUs that serve it at the SLO: demand / throughput_per_replica × "
         "gpus_per_replica.",
-        "Lead times are the configured constants, because the simulator has no lead-time "
-        "distributions, failed GPU initialisation or stockouts yet.",
+        provisioning_note(settings),
     ]
     if plan is not None:
         notes.append(
@@ -83,6 +84,43 @@ def backtest_report(
         backtest=section,
         notes=tuple(notes),
     )
+
+
+def provisioning_note(settings: Settings) -> str:
+    """Say whether this run's lead times are the configured constants or drawn at random."""
+    if lead_times_are_nominal(settings):
+        return (
+            "This run uses the configured node_provisioning_seconds and workload_start_seconds "
+            "as constant lead times, with no failed GPU initialisations and no stockouts: the "
+            "config sets no lead-time distribution, failure or stockout probability under "
+            "'simulator'."
+        )
+
+    burst = [pool_phase(settings, pool) for pool in settings.pools if pool.kind == "burst"]
+    phases = burst + [workload_phase(settings, workload) for workload in settings.workloads]
+    simulator = settings.simulator
+    overridden = any(p.node_boot_seconds or p.gpu_init_seconds for p in simulator.pools.values())
+    overridden = overridden or any(
+        w.image_pull_seconds or w.model_load_seconds for w in simulator.workloads.values()
+    )
+
+    parts = []
+    if any(not isinstance(p.first, FixedDuration) for p in phases) or any(
+        not isinstance(p.second, FixedDuration) for p in phases
+    ):
+        parts.append("draws lead times from the configured distributions")
+    elif overridden:
+        parts.append("uses the fixed lead times set under 'simulator'")
+    else:
+        parts.append("uses the configured lead times as constants")
+
+    if any(phase.failure_probability > 0 for phase in burst):
+        parts.append("fails GPU initialisations at random")
+    if any(phase.stockout_probability > 0 for phase in burst):
+        parts.append("blocks burst pools with random stockouts")
+
+    listed = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+    return f"This run {listed} (simulator.seed {settings.simulator.seed})."
 
 
 def backtest_section(

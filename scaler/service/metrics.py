@@ -228,7 +228,7 @@ class ServiceMetrics(CycleObserver, FastLoopObserver):
         self.combined_floor = Gauge(
             "peakcast_combined_floor_replicas",
             "Replica floor max(predictive, reactive): the forecast policy's floor, or a live "
-            "signal's floor held for the stabilisation window, whichever is higher. An HPA or "
+            "signal's floor held for the stabilization window, whichever is higher. An HPA or "
             "KEDA ScaledObject can scale on it.",
             ["workload"],
             registry=registry,

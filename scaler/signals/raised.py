@@ -98,7 +98,7 @@ def _combined_floor(floor: FloorDecision, raised: RaisedFloors, now: pd.Timestam
     reason = (
         f"live signal {held.signal} requested {held.value} {floor.unit} at "
         f"{held.at.isoformat()} ({held.reason}); held for the {raised.window_seconds:.0f} s "
-        f"stabilisation window above the forecast's {floor.desired} (rule {floor.rule})"
+        f"stabilization window above the forecast's {floor.desired} (rule {floor.rule})"
     )
     logger.info(
         "%s %s: floor held at %d %s by live signal %s, above the forecast's %d",

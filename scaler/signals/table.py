@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from rich.markup import escape
 from rich.table import Table
 
 from scaler.signals.outcome import FastCycleOutcome, SignalReport
@@ -16,23 +17,23 @@ def signal_table(outcome: FastCycleOutcome) -> Table:
         table.add_column(column, overflow="fold")
     for report in outcome.reports:
         table.add_row(
-            report.key.label,
+            escape(report.key.label),
             _number(report.value, report.unit),
             _number(report.threshold, ""),
             f"{report.run_seconds:.0f} s ({report.run_samples} samples)",
             _status(report),
             "-" if report.floor is None else str(report.floor),
-            report.message,
+            escape(report.message),
         )
     if outcome.error:
-        table.caption = f"nothing raised: {outcome.error}"
+        table.caption = f"nothing raised: {escape(outcome.error)}"
     return table
 
 
 def _number(value: float | None, unit: str) -> str:
     if value is None or math.isnan(value):
         return "-"
-    return f"{value:.4g} {unit}".strip()
+    return escape(f"{value:.4g} {unit}".strip())
 
 
 def _status(report: SignalReport) -> str:

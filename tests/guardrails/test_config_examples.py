@@ -23,6 +23,11 @@ def test_example_loads(name: str) -> None:
     assert settings.workloads
 
 
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda path: path.name)
+def test_example_is_dry_run(path: Path) -> None:
+    assert load_settings(path).dry_run is True
+
+
 @pytest.mark.parametrize("name", ["vllm-measured-capacity.yaml", "triton-measured-capacity.yaml"])
 def test_measured_examples_name_their_history(name: str) -> None:
     workload = load_settings(EXAMPLES / name).workloads[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,80 @@ def test_gate_does_not_run_when_lowering(
 
     assert results[1].status == "changed"
     assert hpa_floor(fake_kube) == 1
+
+
+def gate_records(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.levelno == logging.INFO and record.getMessage().startswith("Gate ")
+    ]
+
+
+def test_gate_verdict_logged_once_per_evaluation(
+    fake_kube: FakeKube,
+    kube_api: k8s.ApiClient,
+    clock: b.FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seed(fake_kube, gpus_per_node=0)
+    clock.advance(120)
+    actuator = build_actuator(b.settings(), dry_run=False, api_client=kube_api, clock=clock)
+
+    with caplog.at_level(logging.INFO, logger="scaler"):
+        actuator.apply(b.decision(pool_nodes=2, replicas=4))
+        fake_kube.set_node_gpus("cloud-0", 8)
+        fake_kube.set_node_gpus("cloud-1", 8)
+        clock.advance(60)
+        actuator.apply(b.decision(pool_nodes=2, replicas=4))
+
+    held, passed = gate_records(caplog)
+    assert held.startswith("Gate pool_ready held the raise of workload serving/llm from 2 to 4")
+    assert "0 of 2 nodes are GPU-ready" in held
+    assert passed.startswith("Gate pool_ready passed the raise of workload serving/llm")
+
+
+def test_pool_without_actuator_named_and_gate_passes(
+    fake_kube: FakeKube,
+    kube_api: k8s.ApiClient,
+    clock: b.FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake_kube.seed(b.deployment("llm"))
+    fake_kube.seed(b.hpa("llm", min_replicas=2))
+    raw = b.settings_dict()
+    del raw["pools"][1]["actuator"]
+    settings = parse_settings(raw, Path("."))
+    actuator = build_actuator(settings, dry_run=False, api_client=kube_api, clock=clock)
+
+    with caplog.at_level(logging.INFO, logger="scaler"):
+        pool, workload = actuator.apply(b.decision(pool_nodes=2, replicas=4))
+
+    assert (pool.status, pool.target, pool.message) == (
+        "unchanged",
+        "pool cloud-h100",
+        "not written",
+    )
+    assert pool.field_path == "(no actuator configured)"
+    assert workload.status == "changed"
+    [passed] = gate_records(caplog)
+    assert "passed" in passed
+    assert "no pool of this workload has an actuator, so the gate cannot check GPU" in passed
+
+
+def test_pool_ready_holds_when_pool_unreadable(
+    fake_kube: FakeKube, kube_api: k8s.ApiClient, clock: b.FakeClock
+) -> None:
+    seed(fake_kube, gpus_per_node=8)
+    fake_kube.deny("get", "gpunodepools")
+    actuator = build_actuator(b.settings(), dry_run=False, api_client=kube_api, clock=clock)
+
+    pool, workload = actuator.apply(b.decision(pool_nodes=2, replicas=4))
+
+    assert (pool.status, pool.target) == ("failed", "pool cloud-h100")
+    assert workload.status == "held"
+    assert "pool cloud-h100: readiness could not be read" in workload.message
+    assert hpa_floor(fake_kube) == 2
 
 
 PROMQL_GATE = {

@@ -275,7 +275,7 @@ def test_capacity_error_moves_request_to_fallback_pool(
 
     assert pool_desired(fake_kube, "cloud-a") == 0
     assert pool_desired(fake_kube, "cloud-b") == 1
-    assert "+1 nodes for pool cloud-a" in results[1].message
+    assert "+1 node for pool cloud-a" in results[1].message
     assert [c.type for c in actuator.conditions] == ["CapacityUnavailable"]
     assert "InsufficientInstanceCapacity" in actuator.conditions[0].message
 

@@ -9,12 +9,12 @@ import re
 import pytest
 
 from scaler.backtest.runner import BacktestResult, run_backtest
-from scaler.report.from_backtest import backtest_report, stitch_forecasts
+from scaler.report.from_backtest import backtest_report, provisioning_note, stitch_forecasts
 from scaler.report.html import render_html
 from scaler.report.json_report import render_json
 from scaler.report.markdown import render_markdown
 from scaler.report.model import Report
-from scaler.settings import Settings
+from scaler.settings import Settings, SimulatorSettings
 from tests.scaler.planning_fixtures import StandInEngine, default_settings, servegen_history
 
 POLICIES = ["reactive", "static", "oracle", "peakcast", "peakcast+reactive"]
@@ -165,3 +165,45 @@ def test_stitched_forecast_uses_newest(result: BacktestResult) -> None:
     second = forecasts[1]
     row = frame[frame["ds"] == second.cutoff + second.step].iloc[0]
     assert row["yhat"] == second.point[0]
+
+
+def test_note_says_lead_times_constant_without_draws(report: Report) -> None:
+    [note] = [note for note in report.notes if "lead times" in note]
+    assert note.startswith("This run uses the configured node_provisioning_seconds")
+    assert "no failed GPU initialisations and no stockouts" in note
+    assert "yet" not in note
+
+
+def test_note_names_configured_draws(settings: Settings) -> None:
+    simulator = SimulatorSettings.model_validate(
+        {
+            "stockout_probability": 0.1,
+            "seed": 7,
+            "pools": {
+                "cloud-h100": {
+                    "node_boot_seconds": {
+                        "distribution": "lognormal",
+                        "median_seconds": 300,
+                        "p95_seconds": 900,
+                    }
+                }
+            },
+        }
+    )
+    drawn = settings.model_copy(update={"simulator": simulator})
+
+    note = provisioning_note(drawn)
+
+    assert note == (
+        "This run draws lead times from the configured distributions and blocks burst pools "
+        "with random stockouts (simulator.seed 7)."
+    )
+
+
+def test_note_names_failures_with_constant_lead_times(settings: Settings) -> None:
+    simulator = SimulatorSettings.model_validate({"gpu_init_failure_probability": 0.05})
+    drawn = settings.model_copy(update={"simulator": simulator})
+
+    note = provisioning_note(drawn)
+
+    assert note.startswith("This run uses the configured lead times as constants and fails GPU")

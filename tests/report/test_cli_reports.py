@@ -51,7 +51,8 @@ def test_report_json_has_plan(runner: CliRunner, tmp_path: Path) -> None:
     assert pools["onprem-h100"]["reserved_nodes"] == 2
     assert pools["cloud-h100"]["recommended_max_nodes"] >= pools["cloud-h100"]["peak_nodes"]
     assert plan["cost_per_month"] == pytest.approx(30 * plan["cost_per_day"])
-    assert len(data["forecasts"][0]["rows"]) == 48  # one day at the 30-minute model step
+    step = yaml.safe_load(DEFAULT_CONFIG.read_text())["forecast"]["step_seconds"]
+    assert len(data["forecasts"][0]["rows"]) == 86_400 // step  # one day at the model step
     assert "wrote" in result.stdout
 
 
@@ -91,7 +92,7 @@ def test_report_rejects_bad_option(runner: CliRunner, args: list[str], option: s
 
 def test_report_rejects_horizon_below_step(runner: CliRunner) -> None:
     result = runner.invoke(
-        app, ["report", "--config", str(DEFAULT_CONFIG), "--horizon-days", "0.01"]
+        app, ["report", "--config", str(DEFAULT_CONFIG), "--horizon-days", "0.001"]
     )
     assert result.exit_code == 2
     assert "--horizon-days" in result.stderr

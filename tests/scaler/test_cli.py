@@ -123,7 +123,8 @@ def test_forecast_prints_quantiles_and_writes_json(runner: CliRunner, tmp_path: 
     assert result.exit_code == 0, result.output
     assert "q0.9" in result.stdout
     records = json.loads(output.read_text())
-    assert len(records) == 48  # 24 h at the 30-minute model step
+    forecast_settings = yaml.safe_load(DEFAULT_CONFIG.read_text())["forecast"]
+    assert len(records) == forecast_settings["horizon_seconds"] // forecast_settings["step_seconds"]
     first = records[0]
     assert first["unique_id"] == "llm-m-large"
     assert first["q0.9"] >= first["q0.5"]
@@ -145,12 +146,14 @@ def test_plan_prints_floors_quantile_and_reason(runner: CliRunner) -> None:
         app, ["plan", "--config", str(DEFAULT_CONFIG), "--at", "1970-01-12T18:00:00"]
     )
     assert result.exit_code == 0, result.output
-    assert re.search(r"would (set|keep): GPUNodePool cloud-h100 spec.desiredNodes", result.stdout)
+    # cloud-h100 has no actuator in the default config, so its floor is not written.
+    assert "unchanged: pool cloud-h100 (no actuator configured)" in result.stdout
     assert "onprem-h100 spec.desiredNodes" not in result.stdout  # a static pool is never written
     assert re.search(
         r"would (set|keep): HorizontalPodAutoscaler serving/llm-m-large", result.stdout
     )
-    assert "P90 =" in result.stdout
+    level = yaml.safe_load(DEFAULT_CONFIG.read_text())["forecast"]["planning_level"]
+    assert f"P{100 * level:g} =" in result.stdout
     assert "forecast" in result.stdout
 
 
@@ -213,3 +216,53 @@ def test_backtest_rejects_unknown_policy(runner: CliRunner) -> None:
     assert result.exit_code == 2
     assert "magic" in result.stderr
     assert "oracle" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "key_path", "value"),
+    [
+        pytest.param(
+            lambda raw: raw["sources"]["servegen"].update(path="/nonexistent/trace.csv"),
+            "sources.servegen.path",
+            "/nonexistent/trace.csv",
+            id="missing-trace",
+        ),
+        pytest.param(
+            lambda raw: raw["workloads"][0]["demand"].update(series="req_per_sec"),
+            "workloads[0].demand.series",
+            "req_per_sec",
+            id="unknown-column",
+        ),
+    ],
+)
+def test_validate_config_checks_traces(
+    runner: CliRunner, tmp_path: Path, change, key_path: str, value: str
+) -> None:
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    raw["sources"]["servegen"]["path"] = str(TRACE)
+    change(raw)
+    config = tmp_path / "peakcast.yaml"
+    config.write_text(yaml.safe_dump(raw))
+
+    result = runner.invoke(app, ["validate-config", "--config", str(config)])
+
+    assert result.exit_code == 2
+    assert key_path in result.stderr
+    assert value in result.stderr
+
+
+def test_validate_config_rejects_sum_then_rate(runner: CliRunner, tmp_path: Path) -> None:
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    raw["sources"] = {"thanos-query": {"kind": "thanos", "url": "http://127.0.0.1:9"}}
+    raw["workloads"][0]["demand"] = {
+        "source": "thanos-query",
+        "series": "rate(sum(vllm:request_success_total)[5m:])",
+        "unit": "requests_per_second",
+    }
+    config = tmp_path / "peakcast.yaml"
+    config.write_text(yaml.safe_dump(raw))
+
+    result = runner.invoke(app, ["validate-config", "--config", str(config)])
+
+    assert result.exit_code == 2
+    assert "workloads[0].demand.series" in result.stderr

@@ -72,7 +72,12 @@ def _forecast(values: list[float], cutoff: pd.Timestamp = T0, level: float = 0.9
 
 
 def test_requirements_from_forecast_quantile() -> None:
-    settings = small_settings(static_nodes=1, throughput=100.0, gpus_per_replica=2)
+    settings = small_settings(
+        static_nodes=1,
+        throughput=100.0,
+        gpus_per_replica=2,
+        policy={"workload_floor_fills_nodes": False},
+    )
     fleet = Fleet(settings.pools, settings.workloads)
     requirements = requirements_from_forecasts(
         settings, fleet, {"llm": _forecast([50.0, 450.0, 1300.0])}
@@ -158,8 +163,8 @@ def test_fill_leaves_shared_pool_slots_free() -> None:
     )
     fleet = Fleet(settings.pools, settings.workloads)
     forecasts = {
-        "chat": Forecast("chat", T0, STEP, np.array([1000.0]), {0.9: np.array([1000.0])}, "t"),
-        "code": Forecast("code", T0, STEP, np.array([300.0]), {0.9: np.array([300.0])}, "t"),
+        "chat": _forecast([1000.0]),
+        "code": _forecast([300.0]),
     }
     requirements = requirements_from_forecasts(settings, fleet, forecasts)
     # chat needs 10 one-GPU replicas: 8 fill its own one-node pool, 2 go to the shared pool.

@@ -97,6 +97,6 @@ def test_once_does_not_act_while_another_replica_leads(
 
     result = CliRunner().invoke(app, ["run", "--once", "--config", str(config)])
 
-    assert result.exit_code == 4, result.output
+    assert result.exit_code == 6, result.output
     assert h.floor_writes(fake_kube) == []
     assert h.lease_holder(fake_kube) == "other-replica"

@@ -54,6 +54,10 @@ def test_floors_follow_forecast_over_cycles(
     caplog.set_level(logging.INFO, logger="scaler")
     h.seed_cluster(fake_kube, pool_nodes=0, min_replicas=2)
     settings = h.settings(trace_prometheus.server.url, fake_kube.url)
+    # The replica floor is compared with the forecast's own replica count, so it must not be
+    # raised to fill the spare slots of nodes the pool holds anyway.
+    policy = settings.policy.model_copy(update={"workload_floor_fills_nodes": False})
+    settings = settings.model_copy(update={"policy": policy})
     clock = FakeClock(trace_prometheus.end - 32 * HOUR)
 
     with h.running_app(settings, fake_kube, clock) as app:

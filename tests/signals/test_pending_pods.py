@@ -99,7 +99,7 @@ def test_forecast_policy_lowers_only_after_window(
     held = loop.actuator.apply(forecast_decision(inside, nodes=1, current=2))
     assert desired_nodes(fake_kube) == 2
     assert held[0].floor.rule == RULE_REACTIVE
-    assert "stabilisation window" in held[0].floor.reason
+    assert "stabilization window" in held[0].floor.reason
 
     after = clock.advance(120)
     lowered = loop.actuator.apply(forecast_decision(after, nodes=1, current=2))

@@ -202,7 +202,11 @@ def demand_settings(url: str) -> Settings:
     raw = sb.settings_dict(workload_signals=signals)
     raw["sources"]["thanos"] = {"kind": "thanos", "url": url, "max_retries": 0}
     raw["forecast"] = {"levels": [0.5, 0.9, 0.95, 0.99]}
-    return sb.settings(workload_signals=signals, sources=raw["sources"], forecast=raw["forecast"])
+    # Replicas follow the widened quantile exactly, without filling the nodes' spare slots.
+    policy = {"workload_floor_fills_nodes": False}
+    return sb.settings(
+        workload_signals=signals, sources=raw["sources"], forecast=raw["forecast"], policy=policy
+    )
 
 
 FORECAST = sb.flat_forecast(
