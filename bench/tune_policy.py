@@ -105,6 +105,7 @@ AROUND_CHOSEN: list[dict[str, Any]] = [
 FINALISTS = (
     "new, level=0.8, aggregation=max",
     "new, level=0.85, aggregation=mean",
+    "chosen, stabilization_window_seconds=600",
     "chosen, step_seconds=1800, planning_level=0.85",
 )
 
@@ -415,7 +416,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_grid(cells, cases, "Sweep")
     if held_cells:
         print_grid(held_cells, held_out, "Held-out spans")
-        print_grid([*cells, *held_cells], [*cases, *held_out], "Both")
+        checked_names = {variant.name for variant in checked}
+        both = [item for item in cells if item.variant in checked_names] + held_cells
+        print_grid(both, [*cases, *held_out], "Both")
     shown = [OLD.name, CHOSEN.name, args.variant]
     print("\n" + "\n".join(detail_table([*cells, *held_cells], shown)))
     if not args.no_headroom:

@@ -87,12 +87,12 @@ class HistoryLoader:
 
 def select_workloads(settings: Settings, names: Iterable[str] | None) -> list[WorkloadSettings]:
     """Return the workloads called ``names`` (all when empty), or raise ConfigError."""
-    wanted = list(names or [])
-    if not wanted:
+    requested = list(names or [])
+    if not requested:
         return list(settings.workloads)
     known = {workload.name: workload for workload in settings.workloads}
     selected = []
-    for name in wanted:
+    for name in requested:
         if name not in known:
             raise ConfigError("--workload", name, f"one of: {', '.join(sorted(known))}")
         selected.append(known[name])

@@ -25,27 +25,27 @@ def test_follower_waits_then_takes_over_after_stop(
     clock = FakeClock(trace_prometheus.end)
     lease_duration = settings.service.lease_duration_seconds
 
-    with (
-        h.running_app(settings, fake_kube, clock, identity="replica-a") as first,
-        h.running_app(settings, fake_kube, clock, identity="replica-b") as second,
-    ):
-        h.wait_for_cycle(first, clock.now)
-        h.wait_until(lambda: second.ready()[0], "the follower to turn ready")
-        time.sleep(FOLLOW_SECONDS)
-        assert second.last_outcome is None
-        assert not second.leadership.is_leader()
-        assert h.lease_holder(fake_kube) == "replica-a"
-        follower = h.scrape(second)
-        assert h.sample(follower, "peakcast_leader") == 0.0
-        assert h.http_get(f"{h.base_url(second)}/readyz").status_code == 200
+    with h.running_app(settings, fake_kube, clock, identity="replica-a") as first:
+        # The second replica starts only once the first leads, so the roles are not a race.
+        h.wait_until(first.leadership.is_leader, "the first replica to take the lease")
+        with h.running_app(settings, fake_kube, clock, identity="replica-b") as second:
+            h.wait_for_cycle(first, clock.now)
+            h.wait_until(lambda: second.ready()[0], "the follower to turn ready")
+            time.sleep(FOLLOW_SECONDS)
+            assert second.last_outcome is None
+            assert not second.leadership.is_leader()
+            assert h.lease_holder(fake_kube) == "replica-a"
+            follower = h.scrape(second)
+            assert h.sample(follower, "peakcast_leader") == 0.0
+            assert h.http_get(f"{h.base_url(second)}/readyz").status_code == 200
 
-        stopped = time.monotonic()
-        first.shutdown()
-        # Released: the holder is cleared, or the follower has already taken it.
-        assert h.lease_holder(fake_kube) != "replica-a"
-        h.wait_until(second.leadership.is_leader, "the follower to take the lease")
-        took_over = time.monotonic() - stopped
-        h.wait_until(lambda: second.last_outcome is not None, "the new leader's first cycle")
+            stopped = time.monotonic()
+            first.shutdown()
+            # Released: the holder is cleared, or the follower has already taken it.
+            assert h.lease_holder(fake_kube) != "replica-a"
+            h.wait_until(second.leadership.is_leader, "the follower to take the lease")
+            took_over = time.monotonic() - stopped
+            h.wait_until(lambda: second.last_outcome is not None, "the new leader's first cycle")
 
     assert took_over < lease_duration
     assert second.last_outcome is not None
@@ -65,18 +65,18 @@ def test_follower_takes_over_after_leader_crash(
     jittered_retry = FOLLOWER_JITTER * service.retry_period_seconds
     limit = service.lease_duration_seconds + 2 * jittered_retry + 0.5
 
-    with (
-        h.running_app(settings, fake_kube, clock, identity="replica-a") as first,
-        h.running_app(settings, fake_kube, clock, identity="replica-b") as second,
-    ):
-        h.wait_for_cycle(first, clock.now)
-        h.wait_until(lambda: second.ready()[0], "the follower to turn ready")
+    with h.running_app(settings, fake_kube, clock, identity="replica-a") as first:
+        # The second replica starts only once the first leads, so the roles are not a race.
+        h.wait_until(first.leadership.is_leader, "the first replica to take the lease")
+        with h.running_app(settings, fake_kube, clock, identity="replica-b") as second:
+            h.wait_for_cycle(first, clock.now)
+            h.wait_until(lambda: second.ready()[0], "the follower to turn ready")
 
-        crashed = time.monotonic()
-        first.shutdown(release_lease=False)
-        assert h.lease_holder(fake_kube) == "replica-a"
-        h.wait_until(second.leadership.is_leader, "the follower to take the expired lease")
-        took_over = time.monotonic() - crashed
+            crashed = time.monotonic()
+            first.shutdown(release_lease=False)
+            assert h.lease_holder(fake_kube) == "replica-a"
+            h.wait_until(second.leadership.is_leader, "the follower to take the expired lease")
+            took_over = time.monotonic() - crashed
 
     assert took_over >= service.renew_deadline_seconds
     assert took_over < limit
