@@ -3,13 +3,14 @@
 Each variant is a set of config overrides (dotted keys) on top of config/peakcast.yaml, and it
 is backtested on every trace (see bench/tuning.py for sizing and reuse). The tables give, per
 trace, peakcast's under-provisioned GPU-minutes as a share of the reactive baseline's and its
-GPU-hours over the oracle's. The target is at most 20 % and at most 1.15x. The headroom table
-runs the reactive baseline alone with lower target utilisations, to show what plain headroom
-costs on each trace. Findings are in docs/TUNING.md.
+GPU-hours over the oracle's. The target is at most 20 % and at most 1.15x. The old defaults,
+the finalists and the chosen defaults then also run on held-out spans that the sweep did not
+choose from. The headroom table runs the reactive baseline alone with lower target
+utilisations, to show what plain headroom costs on each trace. Findings are in docs/TUNING.md.
 
-    .venv/bin/python bench/tune_policy.py                     # the sweep, about 5-6 min
+    .venv/bin/python bench/tune_policy.py       # sweep and held-out spans, 7 min on 2 cores
     .venv/bin/python bench/tune_policy.py --grid chosen --traces servegen,asg_cpu
-    .venv/bin/python bench/tune_policy.py --grid none --variant mine \\
+    .venv/bin/python bench/tune_policy.py --grid none --no-held-out --variant mine \\
         --set forecast.planning_level=0.85 --set policy.stabilization_window_seconds=600
 """
 
@@ -137,8 +138,8 @@ def sweep_variants() -> list[Variant]:
 
 def held_out_variants(variants: Sequence[Variant]) -> list[Variant]:
     """Return the old defaults, the finalists and the chosen defaults, as far as they ran."""
-    wanted = {OLD.name, *FINALISTS, CHOSEN.name}
-    return [variant for variant in variants if variant.name in wanted]
+    names = {OLD.name, *FINALISTS, CHOSEN.name}
+    return [variant for variant in variants if variant.name in names]
 
 
 def short_key(key: str) -> str:
@@ -419,8 +420,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         checked_names = {variant.name for variant in checked}
         both = [item for item in cells if item.variant in checked_names] + held_cells
         print_grid(both, [*cases, *held_out], "Both")
-    shown = [OLD.name, CHOSEN.name, args.variant]
-    print("\n" + "\n".join(detail_table([*cells, *held_cells], shown)))
+    detailed = [OLD.name, CHOSEN.name, args.variant]
+    print("\n" + "\n".join(detail_table([*cells, *held_cells], detailed)))
     if not args.no_headroom:
         print("\nReactive alone with more headroom: vs its default run / vs oracle\n")
         print("\n".join(headroom_table(tuner, cases)))

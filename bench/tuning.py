@@ -2,8 +2,8 @@
 
 Every trace becomes the one workload of config/peakcast.yaml. A trace in requests is sized so
 that its 99th percentile needs ``P99_REPLICAS`` replicas; a trace already in GPUs gets one GPU
-per replica. The static pool holds ``STATIC_SHARE`` of the GPUs the 99th percentile needs and
-the burst pool can always hold the trace maximum, so the oracle never falls short.
+per replica. The static pool has ``STATIC_SHARE`` of the GPUs the 99th percentile needs, and
+the burst pool can grow to the trace maximum, so the oracle is never short.
 
 A variant is a set of config overrides. Forecasts depend only on the forecast settings and the
 replan interval, so variants that differ in policy settings reuse them (``CachingEngine``), and
@@ -51,8 +51,8 @@ HISTORY_DAYS = 28
 # utilisation. config/peakcast.yaml sizes ServeGen about so: 407.7 req/s at the 99th
 # percentile over 25 req/s x 0.8 is 20.4 replicas.
 P99_REPLICAS = 20
-# The static pool holds this share of the GPUs the 99th percentile needs, as the two static
-# nodes of config/peakcast.yaml do for ServeGen (16 of 41 GPUs).
+# The static pool has this share of the GPUs the 99th percentile needs, as the two static
+# nodes of config/peakcast.yaml have for ServeGen (16 of 41 GPUs).
 STATIC_SHARE = 0.4
 
 Sizing = Literal["config", "p99", "gpus"]

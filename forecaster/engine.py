@@ -13,7 +13,8 @@ read past it. ``predict`` returns values clamped at zero, quantiles for every le
 settings.levels, and notes explaining fallbacks (cold start, low coverage).
 
 The model step is ``forecast.step_seconds``, or the history's own step when that is coarser,
-because a model step cannot be shorter than the samples it combines; a note says so.
+because a model step cannot be shorter than the samples it combines. The forecast notes then
+record the raised step.
 
 Only complete model steps are used: a step still in progress at ``history.end`` waits for the
 next ``update``. Quantile offsets are calibrated at ``fit`` and kept by ``update``; they are

@@ -308,12 +308,21 @@ class _Context:
         if peak is None:  # _missing_reasons turns this case into a hold
             raise ValueError(f"workload {name!r}: the requirement schedule ends before {self.now}")
         value = float(requirements.demand[name][peak.row])
+        demand_replicas = (
+            int(requirements.demand_replicas[name][peak.row])
+            if requirements.demand_replicas is not None
+            else peak.value
+        )
         needed = (
             f"the P{requirements.level * 100:g} forecast of {value:.4g} {workload.demand.unit} at "
-            f"{requirements.time_of(peak.row).isoformat()} needs {peak.value} "
-            f"{'replica' if peak.value == 1 else 'replicas'} within "
+            f"{requirements.time_of(peak.row).isoformat()} needs {demand_replicas} "
+            f"{'replica' if demand_replicas == 1 else 'replicas'} within "
             f"the next {lead} s (workload start)"
         )
+        if peak.value > demand_replicas:
+            needed += (
+                f", raised to {peak.value} to use the free slots of nodes its pools hold anyway"
+            )
         unplaced = int(requirements.unplaced[name][peak.row])
         if unplaced:
             needed += f"; {unplaced} of them do not fit under the pools' max_nodes"
@@ -373,7 +382,7 @@ class _Context:
             current=current,
             rule=rule,
             reason=reason,
-            forecast_level=self.settings.forecast.planning_level,
+            forecast_level=self._requirements().level,
             forecast_value=forecast_value,
             window_start=peak.start,
             window_end=peak.end,

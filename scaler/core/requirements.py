@@ -63,8 +63,8 @@ class Requirements:
 
     ``demand`` is the forecast quantile (in the demand's unit) behind each row, and ``unplaced``
     counts the replicas that did not fit under the pools' max_nodes. ``replicas`` includes the
-    replicas added to fill free slots (see ``fill_node_slots``); ``demand_replicas`` is what the
-    demand alone needs, and equals ``replicas`` when filling is off or nothing was added.
+    replicas added to fill free slots (see ``fill_node_slots``). ``demand_replicas`` is what the
+    demand alone needs, so it equals ``replicas`` when filling is off or adds nothing.
     """
 
     start: pd.Timestamp
@@ -165,7 +165,7 @@ def fill_node_slots(
 
     A pool counts as exclusive when no other workload lists it. Its node requirement (a static
     pool's fixed size included) is billed whether its GPUs serve or not, so every slot on it
-    gets a replica; replicas placed on shared pools stay as the demand needs them. The result
+    gets a replica. Replicas placed on shared pools stay as the demand needs them. The result
     never exceeds ``max_replicas`` and never falls below ``needed``, so the node requirement
     does not change.
     """
