@@ -4,7 +4,8 @@
 
 - ``ConfigError``: the configuration is invalid. Fix the config; retrying does not help.
 - ``DataError``: history is missing, partial or unusable. Hold current capacity.
-- ``TransientError``: a remote API failed in a way that may pass. Retry after ``retry_after_seconds``.
+- ``TransientError``: a remote API failed in a way that may pass. Retry after
+  ``retry_after_seconds``.
 - ``ActionRejectedError``: a write was refused (conflict with another field manager, forbidden,
   invalid). Report it and leave the field alone.
 """
