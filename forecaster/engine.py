@@ -204,8 +204,8 @@ class ForecastEngine:
             y = y[y.index > oldest]
         observed = np.flatnonzero(np.isfinite(y.to_numpy(dtype=float)))
         if observed.size:
-            # Steps before the first observation carry no information (a series that started
-            # recently, or a window reaching before the data); fitting on them only adds gaps.
+            # Steps before the first observation carry no information, so fitting on them only
+            # adds gaps. They occur when a series started recently or a window reaches before it.
             y = y.iloc[observed[0] :]
         else:
             raise MissingDataError(

@@ -28,7 +28,7 @@ class ConfigError(PeakcastError):
 
 
 class DataError(PeakcastError):
-    """History cannot be trusted for a decision; the caller holds current capacity."""
+    """History cannot be trusted for a decision, so the caller keeps the current capacity."""
 
 
 class MissingDataError(DataError):
@@ -36,7 +36,7 @@ class MissingDataError(DataError):
 
 
 class PartialDataError(DataError):
-    """Some samples or chunks are missing or the backend reported a partial answer."""
+    """Some samples or chunks are missing, or the backend reported a partial response."""
 
 
 class InsufficientHistoryError(DataError):

@@ -32,7 +32,7 @@ from forecaster.models.refilter import model_notes
 logger = logging.getLogger(__name__)
 
 SEASONAL_NAIVE = "seasonal_naive"
-# What statsmodels, SciPy and Prophet's Stan backend raise when a fit fails on odd data.
+# Exceptions that statsmodels, SciPy and Prophet's Stan backend raise when a fit fails on odd data.
 MODEL_ERRORS = (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError)
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 @dataclass(frozen=True)
 class CleaningReport:
-    """What cleaning changed, counted per kind, so a caller can report it."""
+    """Counts of what cleaning changed, per kind, so a caller can report them."""
 
     duplicates_dropped: int = 0
     out_of_order_sorted: int = 0

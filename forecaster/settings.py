@@ -1,7 +1,7 @@
 """Settings of the forecasting layer: history sources and the forecast engine.
 
-Every settings class is frozen and rejects unknown keys. Durations are whole seconds and say so
-in their names; ``scaler.settings`` composes these classes into the full configuration.
+Every settings class is frozen and rejects unknown keys. Durations are in seconds, with the unit
+in their names, and ``scaler.settings`` composes these classes into the full configuration.
 """
 
 from __future__ import annotations
@@ -324,7 +324,7 @@ Aggregation = Literal["mean", "max", "p50", "p90", "p95", "p99"]
 
 
 class ForecastSettings(Frozen):
-    """How demand is forecast: model, model step, seasonality, horizon and quantiles."""
+    """Forecast settings: model, model step, seasonality, horizon and quantiles."""
 
     model: str = Field(
         default="holt_winters",

@@ -1,9 +1,9 @@
 """Checks of a loaded config against what it points to: trace files, columns, PromQL.
 
-Loading validates the shape of the config. These checks go one step further without
-touching a cluster or sending a query: every CSV trace can be read and has the column a
-workload names, and every Thanos demand query passes the PromQL rules (rate per series
-before sum, a counter range of at least four scrape intervals).
+Loading validates the shape of the config. These checks go one step further, without
+touching a cluster or sending a query. Every CSV trace must be readable and have the column
+a workload names. Every Thanos demand query must pass the PromQL rules: rate per series
+before sum, and a counter range of at least four scrape intervals.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from scaler.settings import Settings
 
 @dataclass(frozen=True)
 class CheckSummary:
-    """What was checked: trace files read and PromQL queries validated."""
+    """Counts of what was checked: trace files read and PromQL queries validated."""
 
     files: int
     queries: int

@@ -18,7 +18,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "peakcast.y
 
 
 class ConfigErrors(ConfigError):
-    """Several config errors found in one load; ``errors`` holds each one."""
+    """Several config errors found in one load; ``errors`` contains each one."""
 
     def __init__(self, errors: Sequence[ConfigError]) -> None:
         self.errors = list(errors)
@@ -44,7 +44,7 @@ def _without_union_tags(location: Sequence[int | str], raw: Any) -> list[int | s
     """Drop the tags pydantic inserts for discriminated unions (``kind: csv`` adds ``csv``).
 
     A part is a tag when the config at that point has no such key but is a mapping whose
-    discriminator ('kind' or 'mode') holds that value.
+    discriminator ('kind' or 'mode') has that value.
     """
     kept: list[int | str] = []
     current = raw

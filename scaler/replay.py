@@ -72,7 +72,7 @@ def plan_at(
     Cycles run every ``policy.cycle_interval_seconds`` and forecasts are refreshed every
     ``backtest.replan_interval_seconds``, both counted back from ``at``. Earlier cycles are
     logged at DEBUG and the cycle at ``at`` at ``log_level``. When data is missing around
-    ``at`` the decision holds the floors and its ``data`` explains coverage and staleness. The
+    ``at`` the decision keeps the floors and its ``data`` explains coverage and staleness. The
     notes of the forecasts behind the decision (a cold start, low coverage, a model that fell
     back) are appended to each workload's ``data`` reason.
     """

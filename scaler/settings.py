@@ -62,7 +62,7 @@ def _dns_label(value: str) -> str:
 
 
 class DemandSettings(Frozen):
-    """Where a workload's demand series comes from and what unit it is in."""
+    """Source and unit of a workload's demand series."""
 
     source: str = Field(description="Name of an entry under 'sources'.")
     series: str = Field(description="CSV column name, or a PromQL expression for Thanos.")
@@ -82,7 +82,7 @@ class DemandSettings(Frozen):
 
 
 class CapacityModel(Frozen):
-    """What one replica of a workload sustains and needs."""
+    """Throughput one replica of a workload sustains, and the GPUs and replica bounds it needs."""
 
     throughput_per_replica: float = Field(
         gt=0, description="Demand one replica sustains at its SLO, in the demand's unit."
@@ -402,7 +402,7 @@ class PoolSettings(Frozen):
 
 
 class PolicySettings(Frozen):
-    """How the plan becomes floors: lead-time margin, scale-down damping, missing data."""
+    """Rules that turn the plan into floors: lead-time margin, scale-down damping, missing data."""
 
     cycle_interval_seconds: int = Field(default=60, gt=0, description="Plan-and-act period.")
     lead_time_margin_seconds: int = Field(
@@ -528,7 +528,7 @@ class BacktestSettings(Frozen):
 
 
 class KubernetesSettings(Frozen):
-    """How peakcast reaches the Kubernetes API and how its writes are labelled."""
+    """Connection to the Kubernetes API and the labels of peakcast's writes."""
 
     kubeconfig_path: Path | None = Field(
         default=None,

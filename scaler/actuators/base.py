@@ -12,7 +12,7 @@ ApplyStatus = Literal["changed", "unchanged", "dry_run", "conflict", "held", "fa
 
 @dataclass(frozen=True)
 class ApplyResult:
-    """What happened to one floor: the object and field written, old and new value, status."""
+    """Outcome for one floor: the object and field written, old and new value, status."""
 
     floor: FloorDecision
     target: str  # e.g. "GPUNodePool serving/cloud-h100" or "HorizontalPodAutoscaler serving/llm"

@@ -113,7 +113,12 @@ def setup(config: Path | None, verbose: int, log_format: str) -> Settings:
     """Configure logging and load the settings; the first step of every command."""
     if log_format not in ("text", "json"):
         raise ConfigError("--log-format", log_format, "text or json")
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    if verbose == 0:
+        level = logging.WARNING
+    elif verbose == 1:
+        level = logging.INFO
+    else:
+        level = logging.DEBUG
     configure_logging(level, json_output=log_format == "json", stream=sys.stderr)
     return load_settings(config)
 

@@ -41,7 +41,7 @@ def replicas_for_demand(demand: npt.ArrayLike, capacity: CapacityModel) -> IntAr
     """Convert demand to replicas: ceil(demand / (throughput x target utilisation)), clamped.
 
     The result lies in ``[min_replicas, max_replicas]``. ``demand`` must be finite and not
-    negative, because missing demand is the caller's to handle (the policy holds the floor).
+    negative, because missing demand is the caller's to handle (the policy keeps the floor).
     """
     values = np.asarray(demand, dtype=np.float64)
     if not np.all(np.isfinite(values)) or np.any(values < 0):

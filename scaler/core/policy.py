@@ -79,7 +79,7 @@ class Recommendation:
 
 @dataclass(frozen=True)
 class PolicyState:
-    """What the policy remembers between cycles.
+    """Memory of the policy between cycles.
 
     ``recommendations`` is keyed by ``"pool/<name>"`` or ``"workload/<name>"`` and contains the
     recommendations of the stabilisation window, oldest first. ``missing_since`` maps each
