@@ -356,6 +356,45 @@ def policy_table(runs: list[TraceRun]) -> list[str]:
     return lines
 
 
+# The layers compared in the paragraph under the policy table, in the order named there.
+LAYERS = (
+    ("predictive", "peakcast"),
+    ("reactive", "reactive"),
+    ("combined", "peakcast+reactive"),
+    ("combined + fast loop", "peakcast+fastloop"),
+)
+
+
+def layer_table(runs: list[TraceRun]) -> list[str]:
+    """Tabulate each trace's under-provisioned GPU-minutes and GPU-hours per layer.
+
+    A layer whose policy was not run on any trace is left out. With none run, nothing is
+    written.
+    """
+    layers = [(label, name) for label, name in LAYERS if any(name in r.result.runs for r in runs)]
+    if not layers:
+        return []
+    lines = [
+        "Predictive, reactive and combined on the same traces: under-provisioned GPU-minutes / "
+        "GPU-hours of each layer. The fast loop is modelled with one demand sample per minute "
+        "(docs/SIMULATOR.md).",
+        "",
+        "| trace | " + " | ".join(f"{label} ({name})" for label, name in layers) + " |",
+        "|---|" + "---:|" * len(layers),
+    ]
+    for run in runs:
+        cells = []
+        for _, name in layers:
+            found = run.result.runs.get(name)
+            if found is None:
+                cells.append("not run")
+                continue
+            metrics = found.metrics
+            cells.append(f"{metrics.shortfall_gpu_minutes:,.0f} / {metrics.gpu_hours:,.0f}")
+        lines.append(f"| {run.spec.path.name} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 @dataclass(frozen=True)
 class TargetRow:
     """One peakcast policy's target check on one trace, with its burst-only GPU-hour ratio."""
@@ -508,10 +547,11 @@ def render(
         "GPU-hours count every pool, so they include the static pool's GPUs around the clock, "
         "which every policy pays alike; the target table also gives the ratio of burst "
         "GPU-hours alone. Wall s: seconds to step and simulate that policy; peakcast's includes "
-        "every forecast (peakcast+reactive reuses them).",
+        "every forecast (peakcast+reactive and peakcast+fastloop reuse them).",
         "",
         *policy_table(runs),
         "",
+        *layer_table(runs),
         "### Target: peakcast ≤ 20 % of reactive's under-provisioned GPU-minutes at ≤ 1.15× the "
         "oracle's GPU-hours",
         "",

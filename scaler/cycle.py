@@ -24,11 +24,12 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from forecaster.errors import PeakcastError
-from forecaster.forecast import Forecast
+from forecaster.forecast import Forecast, align_forecasts
 from scaler.actuators.base import Actuator, ApplyResult
 from scaler.backtest.forecasting import ForecastEngine, default_engine_factory
 from scaler.core.capacity import Fleet
-from scaler.core.decision import CycleDecision, DataStatus
+from scaler.core.decision import CycleDecision, DataStatus, FloorDecision
+from scaler.core.guardrails import GuardrailState
 from scaler.core.policy import Floors, PolicyState, Recommendation, decide
 from scaler.core.requirements import Requirements, requirements_from_forecasts
 from scaler.histories import HistoryLoader
@@ -36,12 +37,14 @@ from scaler.journal import DecisionJournal
 from scaler.service.forecasts import (
     ForecastRefresher,
     WorkloadView,
-    align_forecasts,
     held_forecast,
 )
 from scaler.settings import Settings, WorkloadSettings
 
 logger = logging.getLogger(__name__)
+
+# Raises one planned floor at a time before the guardrails apply (``decide(..., lift=...)``).
+FloorLift = Callable[[FloorDecision, pd.Timestamp], FloorDecision]
 
 Clock = Callable[[], pd.Timestamp]
 
@@ -89,8 +92,11 @@ class LiveCycle:
         observer: CycleObserver | None = None,
         max_status_age_seconds: float | None = None,
         journal: DecisionJournal | None = None,
+        lift: FloorLift | None = None,
     ) -> None:
         self._settings = settings
+        # With live signals, ``lift`` raises each planned floor to the reactive floor held.
+        self._lift = lift
         # The decision journal (None when journal.enabled is false) records every decision.
         self._journal = journal if journal is not None else DecisionJournal.from_settings(settings)
         self._actuator = actuator
@@ -134,6 +140,11 @@ class LiveCycle:
 
     # --- plan --------------------------------------------------------------------------------
 
+    def guardrail_state(self) -> GuardrailState:
+        """Return the guardrail state of the last applied cycle (empty before the first)."""
+        state = self._state
+        return state.guardrails if state is not None else GuardrailState()
+
     def reset_state(self) -> None:
         """Forget the policy state, for example when this replica stops being the leader."""
         self._state = None
@@ -163,7 +174,9 @@ class LiveCycle:
         current = _floors(raw)
         state = self._state if self._state is not None else self._seed_state(now, current)
         requirements, data = self._inputs(now, current)
-        result = decide(now, requirements, current, state, data, self._settings)
+        result = decide(
+            now, requirements, current, state, data, self._settings, lift=self._lift_at(now)
+        )
 
         if not may_apply():
             logger.warning(
@@ -186,6 +199,16 @@ class LiveCycle:
         self._record(outcome)
         self._observer.planned(outcome, current)
         return outcome
+
+    def _lift_at(self, now: pd.Timestamp) -> Callable[[FloorDecision], FloorDecision] | None:
+        lift = self._lift
+        if lift is None:
+            return None
+
+        def lift_now(floor: FloorDecision) -> FloorDecision:
+            return lift(floor, now)
+
+        return lift_now
 
     def _inputs(
         self, now: pd.Timestamp, current: Floors

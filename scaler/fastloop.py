@@ -8,10 +8,14 @@ One ``FastLoop.run_once(now)``:
 2. steps forecast-miss handling (``scaler.misses``) for workloads that compare live demand with
    the forecast, and requests an early refit on each miss;
 3. turns every signal whose run holds, and every widened planning level, into a reactive floor,
-   clamped to the pool's or workload's maximum, and records it in ``RaisedFloors``;
-4. writes the floors that are above the current floor, and only those. It never lowers a floor:
-   lowering is left to the forecast policy, which applies through ``CombinedActuator`` and so
-   keeps each reactive floor for a whole stabilisation window after a signal last requested it.
+   clamped to the pool's or workload's maximum;
+4. passes the floors above their current value through the guardrails
+   (``scaler.core.raise_guard``: pauses, budgets, step limits, cooldowns), records each floor
+   at the value the guardrails allow in ``RaisedFloors``, and writes the floors that still rise
+   (recorded in the decision journal with source ``fast_loop``).
+   It never lowers a floor: lowering is left to the forecast policy, whose cycle lifts each
+   floor to the reactive floor held (``lift``) for a whole stabilisation window after a signal
+   last requested it.
 
 Time comes in as ``now``. ``run_fast_cycle`` is the job function of ``peakcast run``, and
 ``combine_with_signals`` is the step of ``peakcast plan``.
@@ -31,6 +35,9 @@ from forecaster.forecast import Forecast
 from scaler.actuators.base import ApplyResult
 from scaler.core.capacity import Fleet
 from scaler.core.decision import RULE_REACTIVE, CycleDecision, FloorDecision, FloorKind
+from scaler.core.guardrails import GuardrailState
+from scaler.core.raise_guard import RaiseState, guard_raises
+from scaler.journal import FAST_LOOP_SOURCE, DecisionJournal
 from scaler.misses import MissRule, MissState, step
 from scaler.settings import Settings
 from scaler.signals.base import Reading, Signal, SignalKey
@@ -42,7 +49,7 @@ from scaler.signals.outcome import (
     SignalReport,
     SignalStatus,
 )
-from scaler.signals.raised import CombinedActuator, FloorId, RaisedFloor
+from scaler.signals.raised import CombinedActuator, FloorId, RaisedFloor, lift_floor
 from scaler.signals.widened import SIGNAL as FORECAST_MISS
 from scaler.signals.widened import widened_floors
 
@@ -83,6 +90,8 @@ class FastLoop:
         forecasts: ForecastProvider | None = None,
         on_refit: Callable[[str], None] | None = None,
         observer: FastLoopObserver | None = None,
+        guardrail_state: Callable[[], GuardrailState] = GuardrailState,
+        journal: DecisionJournal | None = None,
     ) -> None:
         self._settings = settings
         self._signals = list(signals)
@@ -98,6 +107,17 @@ class FastLoop:
         self._miss_rules = _miss_rules(settings)
         self._miss_states = {name: MissState() for name in self._miss_rules}
         self._lock = threading.Lock()
+        self._guardrail_state = guardrail_state
+        self._raise_state = RaiseState()
+        self._journal = journal
+
+    def use_guardrail_state(self, provider: Callable[[], GuardrailState]) -> None:
+        """Read the budgets' usage and the cooldown clocks from the planning cycle's state."""
+        self._guardrail_state = provider
+
+    def lift(self, floor: FloorDecision, now: pd.Timestamp) -> FloorDecision:
+        """Raise a planned floor to the reactive floor held at ``now`` (for ``LiveCycle``)."""
+        return lift_floor(floor, self._raised, now)
 
     @property
     def signals(self) -> list[Signal]:
@@ -236,7 +256,12 @@ class FastLoop:
             raised = self._raise(candidates, current, now)
             results: list[ApplyResult] = []
             if raised:
-                results = self._actuator.apply(CycleDecision(now, *_split(raised)))
+                decision = CycleDecision(now, *_split(raised))
+                results = self._actuator.apply(decision)
+        if raised and self._journal is not None:
+            self._journal.record(
+                decision, results, applied=True, source=FAST_LOOP_SOURCE, with_inputs=False
+            )
         combined = self._combined(now)
         return FastCycleOutcome(
             now, reports, tuple(raised), tuple(results), levels, misses, combined
@@ -350,35 +375,42 @@ class FastLoop:
         current: Mapping[tuple[str, str], int | None],
         now: pd.Timestamp,
     ) -> list[FloorDecision]:
-        """Record every candidate, and return one raising floor per target above its current."""
+        """Guard and record every candidate, and return the floors that still rise."""
         best: dict[FloorId, _Candidate] = {}
         for candidate in candidates:
-            record = RaisedFloor(now, candidate.value, candidate.source, candidate.reason)
-            self._raised.record(candidate.floor, record)
             found = best.get(candidate.floor)
             if found is None or candidate.value > found.value:
                 best[candidate.floor] = candidate
-        raised = []
+        requested = []
         for (kind, name), candidate in best.items():
             floor = current.get((kind, name))
-            if floor is None or candidate.value <= floor:
-                continue
-            self._note_raise(candidate, now)
-            decision = FloorDecision(
-                kind, name, candidate.value, floor, RULE_REACTIVE, candidate.reason
-            )
+            if floor is not None and candidate.value > floor:
+                requested.append(
+                    FloorDecision(
+                        kind, name, candidate.value, floor, RULE_REACTIVE, candidate.reason
+                    )
+                )
+        guarded = guard_raises(
+            now, requested, current, self._guardrail_state(), self._raise_state, self._settings
+        )
+        self._raise_state = guarded.state
+        for candidate in candidates:
+            value = min(candidate.value, guarded.allowed.get(candidate.floor, candidate.value))
+            record = RaisedFloor(now, value, candidate.source, candidate.reason)
+            self._raised.record(candidate.floor, record)
+        for decision in guarded.raises:
+            self._note_raise(best[(decision.kind, decision.name)], now)
             logger.info(
-                "%s %s: floor raised from %d to %d %s at once by %s",
-                kind,
-                name,
-                floor,
-                candidate.value,
+                "%s %s: floor raised from %s to %d %s at once by %s",
+                decision.kind,
+                decision.name,
+                decision.current,
+                decision.desired,
                 decision.unit,
-                candidate.reason,
-                extra={kind: name},
+                decision.reason,
+                extra={decision.kind: decision.name},
             )
-            raised.append(decision)
-        return raised
+        return list(guarded.raises)
 
     def _note_raise(self, candidate: _Candidate, now: pd.Timestamp) -> None:
         if candidate.key is not None and not candidate.cooling:

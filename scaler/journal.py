@@ -4,8 +4,9 @@ Every planning cycle of ``peakcast run`` and ``peakcast plan`` becomes one JSON 
 line, appended to ``journal.path`` (or written to standard output), so an operator can find
 why the pool grew at 09:40 with ``grep`` or ``jq``. A record contains:
 
-- ``at``, ``source`` (``service`` or ``plan``), ``dry_run``, ``applied`` and ``note``
-  (``abandoned`` when the replica lost the right to act before applying);
+- ``at``, ``source`` (``service``, ``plan``, or ``fast_loop`` for floors that live signals
+  raised between cycles), ``dry_run``, ``applied`` and ``note`` (``abandoned`` when the
+  replica lost the right to act before applying);
 - ``workloads``: per workload the data coverage, the newest sample and its age, whether the
   data was usable and why not, the lead time of its floor, and the forecast used: model,
   cutoff, planning level, and the maximum of each quantile over the workload's lead window;
@@ -50,6 +51,7 @@ JOURNAL_VERSION = 1
 EVENT_REASON = "DecisionJournal"
 EVENT_ACTION = "PlanCycle"
 STDOUT_PATHS = (None, Path("-"))
+FAST_LOOP_SOURCE = "fast_loop"
 
 # Receives each changed floor's result, the note of its Event summary and the cycle's time.
 EventSink = Callable[[ApplyResult, str, pd.Timestamp], None]
@@ -68,11 +70,16 @@ def build_record(
     dry_run: bool,
     note: str = "",
     forecasts: Mapping[str, Forecast] | None = None,
+    with_inputs: bool = True,
 ) -> dict[str, Any]:
-    """Build the journal record of one cycle as a JSON-ready dict."""
+    """Build the journal record of one cycle as a JSON-ready dict.
+
+    Without ``with_inputs`` (a fast cycle, which reads no history), ``workloads`` is empty.
+    """
     now = decision.at
     by_workload = {status.workload: status for status in decision.data}
     counts = Counter(result.status for result in results)
+    workloads = settings.workloads if with_inputs else []
     return {
         "journal_version": JOURNAL_VERSION,
         "at": _time(now),
@@ -88,7 +95,7 @@ def build_record(
                 (forecasts or {}).get(workload.name),
                 now,
             )
-            for workload in settings.workloads
+            for workload in workloads
         ],
         "pools": [
             {"pool": pool.name, "lead_time_seconds": pool_lead_seconds(settings, pool.name)}
@@ -200,10 +207,13 @@ def _number(value: float | None) -> float | None:
 def event_note(record: Mapping[str, Any], result: ApplyResult) -> str:
     """Summarise ``record`` for the Event on the object that ``result`` changed."""
     floor = result.floor
+    cycle = "Fast cycle" if record["source"] == FAST_LOOP_SOURCE else "Cycle"
     parts = [
-        f"Cycle at {record['at']} set {floor.kind} {floor.name} from {result.old} to "
+        f"{cycle} at {record['at']} set {floor.kind} {floor.name} from {result.old} to "
         f"{result.new} {floor.unit} by rule {floor.rule}."
     ]
+    if record["source"] == FAST_LOOP_SOURCE:
+        parts.append(f"Reason: {floor.reason}.")
     for inputs in record["workloads"]:
         coverage = inputs["coverage"]
         age = inputs["data_age_seconds"]
@@ -275,6 +285,7 @@ class DecisionJournal:
         source: str,
         note: str = "",
         forecasts: Mapping[str, Forecast] | None = None,
+        with_inputs: bool = True,
     ) -> dict[str, Any]:
         """Write the record of one cycle, send its Event summaries, and return the record."""
         record = build_record(
@@ -286,6 +297,7 @@ class DecisionJournal:
             dry_run=self._settings.dry_run,
             note=note,
             forecasts=forecasts,
+            with_inputs=with_inputs,
         )
         self._write(json.dumps(record, separators=(",", ":"), allow_nan=False))
         if self._events is not None and applied:

@@ -30,7 +30,8 @@ class PeakcastPlanner:
     """A replayed controller: forecasts on replan, decides floors each cycle, keeps the state.
 
     Floors start unknown. After each cycle they are what the cycle decided, as if every
-    decision had been applied. With ``keep_forecasts`` every replan's forecasts are kept.
+    decision had been applied. With ``keep_forecasts`` every replan's forecasts are kept in
+    ``forecasts``, and the time of that replan at the same position in ``forecast_times``.
     """
 
     def __init__(
@@ -52,6 +53,7 @@ class PeakcastPlanner:
         self.floors = Floors()
         self.state = PolicyState()
         self.forecasts: list[Mapping[str, Forecast]] = []
+        self.forecast_times: list[pd.Timestamp] = []
         self.rule_counts: Counter[str] = Counter()
 
     def replan(self, now: pd.Timestamp, histories: Mapping[str, History]) -> None:
@@ -72,6 +74,7 @@ class PeakcastPlanner:
         self.forecast_problem = None
         if self._keep_forecasts:
             self.forecasts.append(forecasts)
+            self.forecast_times.append(now)
 
     def cycle(self, now: pd.Timestamp, data: Sequence[DataStatus]) -> CycleDecision:
         """Decide every floor at ``now`` and keep the decided floors as the current ones."""

@@ -26,6 +26,7 @@ from scaler.backtest.metrics import (
     summarize,
     total_demand_gpus,
 )
+from scaler.backtest.misses import MissesByWorkload, MissReplay, find_misses
 from scaler.backtest.policies import DEFAULT_POLICIES, PolicyContext, policy_class
 from scaler.backtest.policies.leads import pool_lead_minutes
 from scaler.backtest.policies.peakcast import PeakcastFloors
@@ -87,6 +88,9 @@ class BacktestResult:
     ``demand_gpus`` is the per-minute demand in GPUs at the SLO (float32, NaN where missing).
     ``forecasts`` contains peakcast's forecasts, one mapping per replan. ``peak_windows`` are
     the high-demand spans that ``RunMetrics.window_shortfall_gpu_minutes`` follows.
+    ``misses`` contains the forecast misses per workload and ``minutes_above_upper`` the
+    minutes with demand above the upper quantile (``scaler.backtest.misses``). Both are empty
+    mappings when no peakcast policy ran.
     """
 
     start: pd.Timestamp
@@ -95,6 +99,8 @@ class BacktestResult:
     runs: Mapping[str, PolicyRun]
     forecasts: tuple[Mapping[str, Forecast], ...]
     peak_windows: tuple[PeakWindow, ...]
+    misses: MissesByWorkload = field(default_factory=dict)
+    minutes_above_upper: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def index(self) -> pd.DatetimeIndex:
@@ -165,7 +171,18 @@ def run_backtest(
         runs[name] = runner.run(name, classes[name].sees_future, demand_gpus, windows, tick)
 
     floors = shared.get("peakcast_floors")
-    forecasts = tuple(floors.planner.forecasts) if isinstance(floors, PeakcastFloors) else ()
+    forecasts: tuple[Mapping[str, Forecast], ...] = ()
+    replay = MissReplay({}, {})
+    if isinstance(floors, PeakcastFloors):
+        forecasts = tuple(floors.planner.forecasts)
+        demand = {name: values[span] for name, values in trace.demand.items()}
+        replay = find_misses(
+            settings,
+            trace.time_of(trace.sim_start),
+            demand,
+            forecasts,
+            floors.planner.forecast_times,
+        )
     return BacktestResult(
         start=trace.time_of(trace.sim_start),
         minutes=trace.sim_end - trace.sim_start,
@@ -173,6 +190,8 @@ def run_backtest(
         runs=runs,
         forecasts=forecasts,
         peak_windows=windows,
+        misses=replay.misses,
+        minutes_above_upper=replay.minutes_above,
     )
 
 

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from forecaster.errors import ConfigError
+from scaler.backtest.misses import compared_level, miss_rule
 from scaler.backtest.policies import DEFAULT_POLICIES, policy_names
 from scaler.backtest.runner import BacktestResult, run_backtest
 from scaler.cli.common import (
@@ -182,7 +183,10 @@ def print_summary(result: BacktestResult, settings: Settings, elapsed: float) ->
         "scale actions",
     )
     for header in headers:
-        table.add_column(header, justify="left" if header == "policy" else "right")
+        if header == "policy":
+            table.add_column(header, justify="left", no_wrap=True, min_width=17)
+        else:
+            table.add_column(header, justify="right")
     reactive = frame["shortfall_gpu_minutes"].get("reactive")
     oracle = frame["gpu_hours"].get("oracle")
     for name, row in frame.iterrows():
@@ -198,6 +202,27 @@ def print_summary(result: BacktestResult, settings: Settings, elapsed: float) ->
             f"{row['scale_actions']:,.0f}",
         )
     console.print(table)
+    line = miss_line(result, settings)
+    if line is not None:
+        console.print(escape(line), highlight=False, soft_wrap=True)
+
+
+def miss_line(result: BacktestResult, settings: Settings) -> str | None:
+    """Return the forecast-miss count per workload in one line, or None when peakcast did not run.
+
+    Each count is given with the upper quantile and duration that define a miss.
+    """
+    if not any(name.startswith("peakcast") for name in result.runs):
+        return None
+    parts = []
+    for workload in settings.workloads:
+        name = workload.name
+        count = len(result.misses.get(name, ()))
+        last = result.forecasts[-1][name] if result.forecasts else None
+        level = compared_level(settings, name, last)
+        after = miss_rule(settings, name).miss_after_seconds / 60
+        parts.append(f"{name} {count} (demand above P{level * 100:g} for {after:g} min)")
+    return "forecast misses: " + ", ".join(parts)
 
 
 def _ratio(value: float, baseline: float | None, suffix: str = "%") -> str:

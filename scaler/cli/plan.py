@@ -110,6 +110,7 @@ def _apply_live(settings: Settings, loader: HistoryLoader, at_time: pd.Timestamp
     from scaler.kube.registry import build_actuator, build_kube_client
 
     actuator: Actuator = build_actuator(settings, dry_run=settings.dry_run)
+    journal = DecisionJournal.from_settings(settings)
     fast_loop = None
     views: dict[str, LiveCycle] = {}
     if has_signals(settings):
@@ -124,11 +125,20 @@ def _apply_live(settings: Settings, loader: HistoryLoader, at_time: pd.Timestamp
             actuator,
             kube=build_kube_client(settings.kubernetes),
             forecasts=forecast_of,
+            journal=journal,
         )
         actuator = fast_loop.actuator
 
-    cycle = LiveCycle(settings, loader, actuator)
+    cycle = LiveCycle(
+        settings,
+        loader,
+        actuator,
+        journal=journal,
+        lift=fast_loop.lift if fast_loop is not None else None,
+    )
     views["cycle"] = cycle
+    if fast_loop is not None:
+        fast_loop.use_guardrail_state(cycle.guardrail_state)
     with console.status("reading history and fitting forecasts..."):
         for workload in settings.workloads:
             cycle.refresh(workload, at_time, refit=True)

@@ -16,6 +16,7 @@ from scaler.cli.common import (
     setup,
 )
 from scaler.config_checks import check_sources
+from scaler.signals.table import configured_signal_table
 
 
 @reports_errors
@@ -62,6 +63,9 @@ def validate_config(
 
     console.print(pools)
     console.print(workloads)
+    signals = configured_signal_table(settings)
+    if signals is not None:
+        console.print(signals)
     mode = "dry-run" if settings.dry_run else "acting on the cluster"
     console.print(
         f"[green]config is valid[/]: {len(settings.sources)} source(s), "

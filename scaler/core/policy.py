@@ -22,7 +22,7 @@ Rules, in the order they apply to one floor:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -171,6 +171,7 @@ def decide(
     *,
     log_level: int = logging.INFO,
     controls: OperatorControls | None = None,
+    lift: Callable[[FloorDecision], FloorDecision] | None = None,
 ) -> PolicyResult:
     """Decide the node floor of every pool and the replica floor of every workload at ``now``.
 
@@ -178,8 +179,10 @@ def decide(
     without a ``DataStatus`` in ``data`` counts as having unusable data. Each floor decision is
     logged once at ``log_level`` (INFO in real cycles, DEBUG in backtests).
 
-    The guardrails (``scaler.core.guardrails``: overrides, step limits, cooldowns, budgets and
-    pauses from ``settings.guardrails`` and ``controls``) apply last.
+    ``lift``, when given, may raise each floor before the guardrails, for example to the
+    floor a live signal holds (``scaler.signals.raised.lift_floor``). The guardrails
+    (``scaler.core.guardrails``: overrides, step limits, cooldowns, budgets and pauses from
+    ``settings.guardrails`` and ``controls``) apply last, to the lifted floors.
     """
     missing = _missing_reasons(now, requirements, data, settings)
     missing_since = {name: state.missing_since.get(name, now) for name in missing}
@@ -193,6 +196,9 @@ def decide(
         context.workload_floor(workload.name, current.workloads.get(workload.name))
         for workload in settings.workloads
     )
+    if lift is not None:
+        pools = tuple(lift(floor) for floor in pools)
+        workloads = tuple(lift(floor) for floor in workloads)
     guarded = apply_guardrails(
         now, pools, workloads, state.guardrails, settings, controls, log_level=log_level
     )

@@ -2,7 +2,8 @@
 
 The demand plot shows each workload's demand in GPUs with the forecast peakcast used: for every
 model step, the newest forecast made before it, so the band is what the policy planned with.
-The capacity plan is built from the last forecast of the replay.
+Forecast misses are marked on it. The capacity plan is built from the last forecast of the
+replay.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 from forecaster.columns import DS, YHAT
 from forecaster.forecast import Forecast
 from scaler.backtest.metrics import RunMetrics, total_demand_gpus
+from scaler.backtest.misses import compared_level, miss_rule
 from scaler.backtest.runner import BacktestResult
 from scaler.core.capacity import demand_in_gpus
 from scaler.core.phases import lead_times_are_nominal, pool_phase, workload_phase
@@ -28,6 +30,7 @@ from scaler.report.model import (
     DemandView,
     Report,
     TargetCheck,
+    WorkloadMisses,
 )
 from scaler.report.settings_view import lead_times, pool_infos, workload_infos
 from scaler.report.summary import backtest_summary
@@ -140,7 +143,32 @@ def backtest_section(
         targets=target_checks(policies),
         capacity=capacity_trace(settings, result),
         wall_seconds=wall_seconds,
+        misses=workload_misses(settings, result),
     )
+
+
+def workload_misses(
+    settings: Settings, result: BacktestResult
+) -> tuple[WorkloadMisses, ...] | None:
+    """Collect each workload's forecast misses, or return None when no peakcast policy ran."""
+    if not any(name.startswith(PEAKCAST_PREFIX) for name in result.runs):
+        return None
+    collected = []
+    for workload in settings.workloads:
+        name = workload.name
+        last = result.forecasts[-1][name] if result.forecasts else None
+        collected.append(
+            WorkloadMisses(
+                workload=name,
+                unit=workload.demand.unit,
+                upper_level=compared_level(settings, name, last),
+                planning_level=settings.forecast.planning_level,
+                miss_after_seconds=miss_rule(settings, name).miss_after_seconds,
+                minutes_above=result.minutes_above_upper.get(name, 0),
+                misses=tuple(result.misses.get(name, ())),
+            )
+        )
+    return tuple(collected)
 
 
 def target_checks(policies: Mapping[str, RunMetrics]) -> tuple[TargetCheck, ...]:
@@ -222,6 +250,8 @@ def _demand_view(
         # Only the simulated span: the first forecast may reach back into the warm-up.
         stitched = stitched[stitched[DS] < result.index[-1] + pd.Timedelta(minutes=1)]
     interval = settings.backtest.replan_interval_seconds // 60
+    misses = result.misses.get(workload, ())
+    demand_at_miss = demand_in_gpus([miss.demand for miss in misses], capacity)
     return DemandView(
         workload=workload,
         unit="GPUs",
@@ -230,4 +260,7 @@ def _demand_view(
         forecast_label=f"forecast re-made every {interval} min" if stitched is not None else "",
         model=model,
         spans=spans,
+        misses=tuple(
+            (miss.at, float(gpus)) for miss, gpus in zip(misses, demand_at_miss, strict=True)
+        ),
     )

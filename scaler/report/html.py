@@ -91,7 +91,7 @@ def html_table(table: Table) -> str:
     """Return one table with its heading and note."""
     parts = [f"<h3>{escape(table.title)}</h3>"]
     if not table.rows:
-        return parts[0] + "<p>None.</p>"
+        return parts[0] + f"<p>{escape(table.empty)}</p>"
     parts.append('<div class="table-wrap"><table>')
     parts.append("<tr>" + "".join(f"<th>{escape(h)}</th>" for h in table.headers) + "</tr>")
     for row in table.rows:

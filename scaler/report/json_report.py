@@ -1,6 +1,7 @@
 """The report as JSON for automation: every number unrounded, no plots, no per-minute series.
 
-Times are ISO 8601 strings in UTC. NaN and infinity become null.
+Times are ISO 8601 strings in UTC. NaN and infinity become null. docs/SIMULATOR.md
+describes the backtest keys, ``backtest.forecast_misses`` among them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from scaler.report.model import (
     PoolPlan,
     Report,
     TargetCheck,
+    WorkloadMisses,
 )
 
 SCHEMA_VERSION = 1
@@ -178,4 +180,32 @@ def _backtest(section: BacktestSection) -> dict[str, Any]:
             for window in section.windows
         ],
         "targets": [_target(check) for check in section.targets],
+        "forecast_misses": None
+        if section.misses is None
+        else [_workload_misses(workload) for workload in section.misses],
+    }
+
+
+def _workload_misses(workload: WorkloadMisses) -> dict[str, Any]:
+    return {
+        "workload": workload.workload,
+        "unit": workload.unit,
+        "upper_level": workload.upper_level,
+        "planning_level": workload.planning_level,
+        "miss_after_seconds": workload.miss_after_seconds,
+        "count": workload.count,
+        "first_at": None if workload.first_at is None else _time(workload.first_at),
+        "last_at": None if workload.last_at is None else _time(workload.last_at),
+        "minutes_above_upper": workload.minutes_above,
+        "widest_level": workload.widest_level,
+        "misses": [
+            {
+                "above_since": _time(miss.above_since),
+                "at": _time(miss.at),
+                "level": miss.level,
+                "demand": _number(miss.demand),
+                "upper": _number(miss.upper),
+            }
+            for miss in workload.misses
+        ],
     }

@@ -35,7 +35,7 @@ def markdown_table(table: Table) -> list[str]:
     """Return the lines of one table with its heading and note."""
     lines = [f"### {table.title}", ""]
     if not table.rows:
-        return [*lines, "None.", ""]
+        return [*lines, table.empty, ""]
     lines.append("| " + " | ".join(_cell(h) for h in table.headers) + " |")
     lines.append("|" + "|".join("---:" if right else "---" for right in table.numeric) + "|")
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in table.rows]

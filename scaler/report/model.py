@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from scaler.backtest.metrics import RunMetrics
+from scaler.backtest.misses import BacktestMiss
 
 ReportKind = Literal["forecast", "backtest"]
 
@@ -71,6 +72,7 @@ class DemandView:
     ``history`` is indexed by UTC time in ``unit``. ``forecast`` has the layout of
     ``Forecast.frame()`` (``ds``, ``yhat`` and one ``q<level>`` column per level) in the same
     unit, or is None when no forecast was made. ``spans`` are the shaded peak windows.
+    ``misses`` are the forecast misses to mark, as (recorded at, demand in ``unit``).
     """
 
     workload: str
@@ -80,6 +82,7 @@ class DemandView:
     forecast_label: str
     model: str
     spans: tuple[tuple[pd.Timestamp, pd.Timestamp], ...] = ()
+    misses: tuple[tuple[pd.Timestamp, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -272,8 +275,47 @@ class CapacityTrace:
 
 
 @dataclass(frozen=True)
+class WorkloadMisses:
+    """One workload's forecast misses in a backtest (see ``scaler.backtest.misses``).
+
+    ``upper_level`` is the forecast quantile demand was compared with, ``miss_after_seconds``
+    how long demand had to stay above it, and ``minutes_above`` the simulated minutes it was
+    above. ``demand`` and ``upper`` of each miss are in ``unit``.
+    """
+
+    workload: str
+    unit: str
+    upper_level: float
+    planning_level: float
+    miss_after_seconds: int
+    minutes_above: int
+    misses: tuple[BacktestMiss, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.misses)
+
+    @property
+    def first_at(self) -> pd.Timestamp | None:
+        return self.misses[0].at if self.misses else None
+
+    @property
+    def last_at(self) -> pd.Timestamp | None:
+        return self.misses[-1].at if self.misses else None
+
+    @property
+    def widest_level(self) -> float:
+        """Widest planning level the misses reached, or the planning level without misses."""
+        return max([self.planning_level, *(miss.level for miss in self.misses)])
+
+
+@dataclass(frozen=True)
 class BacktestSection:
-    """Every policy's metrics on one trace, the peak windows and the target checks."""
+    """Every policy's metrics on one trace, the peak windows and the target checks.
+
+    ``misses`` contains the forecast misses per workload, or is None when no peakcast policy
+    ran, so no forecast was compared with demand.
+    """
 
     start: pd.Timestamp
     minutes: int
@@ -282,6 +324,7 @@ class BacktestSection:
     targets: tuple[TargetCheck, ...]
     capacity: CapacityTrace
     wall_seconds: float | None = None
+    misses: tuple[WorkloadMisses, ...] | None = None
 
     @property
     def days(self) -> float:

@@ -173,13 +173,29 @@ def _demand_plot(view: DemandView, zone: ZoneInfo) -> Plot:
         unit=view.unit,
         history_label=label,
     )
+    draw_misses(ax, view)
     _format_time_axis(ax, zone)
     caption = (
         f"Black: observed demand of {view.workload} in {view.unit}. Blue: the {view.model} "
         f"forecast ({view.forecast_label}). The dark band spans P50 to P90, the light one P90 "
         "to P95, the line is the median. Orange: peak windows."
     )
+    if view.misses:
+        caption += (
+            f" Red triangles: the {len(view.misses)} forecast misses, at the minute each was "
+            "recorded and the demand then."
+        )
     return Plot(f"Demand and forecast: {view.workload}", caption, to_png(figure))
+
+
+def draw_misses(ax: Axes, view: DemandView) -> None:
+    """Mark each forecast miss of ``view`` with a red triangle and add it to the legend."""
+    if not view.misses:
+        return
+    times = mdates.date2num([at for at, _ in view.misses])
+    values = [value for _, value in view.misses]
+    ax.scatter(times, values, marker="v", s=36, color="tab:red", zorder=5, label="forecast miss")
+    legend_above(ax)
 
 
 def _plan_plot(plan: CapacityPlan, zone: ZoneInfo) -> Plot:

@@ -8,21 +8,27 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from scaler.report.model import BacktestSection, CapacityPlan, Report, TargetCheck
+from scaler.report.model import BacktestSection, CapacityPlan, Report, TargetCheck, WorkloadMisses
 
 # The backtest's peak-window table lists at most this many windows. JSON has them all.
 MAX_WINDOW_ROWS = 24
+# The list of forecast misses shows at most this many, the earliest first. JSON has them all.
+MAX_MISS_ROWS = 20
 
 
 @dataclass(frozen=True)
 class Table:
-    """A table of formatted cells. ``numeric`` marks the columns aligned to the right."""
+    """A table of formatted cells. ``numeric`` marks the columns aligned to the right.
+
+    ``empty`` is the sentence shown in place of a table without rows.
+    """
 
     title: str
     headers: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
     numeric: tuple[bool, ...]
     note: str = ""
+    empty: str = "None."
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ def report_sections(report: Report) -> list[Section]:
                 ),
             )
         )
+        sections.append(Section("Forecast misses", miss_tables(report.backtest, zone)))
     if report.plan is not None:
         sections.append(
             Section(
@@ -207,6 +214,121 @@ def backtest_window_table(section: BacktestSection, zone: ZoneInfo) -> Table:
         numeric=(True, False, False, *([True] * (1 + len(names)))),
         note=note,
     )
+
+
+def miss_tables(section: BacktestSection, zone: ZoneInfo) -> tuple[Table, ...]:
+    """Return the forecast misses per workload and the list of misses.
+
+    Without any miss, or when no peakcast policy ran, this is one table without rows whose
+    ``empty`` sentence states why.
+    """
+    if section.misses is None:
+        return (
+            _miss_summary_table(
+                (), "No peakcast policy ran, so no forecast was compared with demand."
+            ),
+        )
+    total = sum(workload.count for workload in section.misses)
+    if total == 0:
+        levels = sorted({f"P{w.upper_level * 100:g}" for w in section.misses})
+        durations = sorted({_minutes(w.miss_after_seconds) for w in section.misses})
+        sentence = (
+            f"No forecast misses: demand never stayed above the {' or '.join(levels)} forecast "
+            f"for {' or '.join(durations)}."
+        )
+        return (_miss_summary_table((), sentence),)
+    rows = []
+    for workload in section.misses:
+        first = clock(workload.first_at, zone) if workload.first_at is not None else "–"
+        last = clock(workload.last_at, zone) if workload.last_at is not None else "–"
+        rows.append(
+            (
+                workload.workload,
+                f"P{workload.upper_level * 100:g}",
+                _minutes(workload.miss_after_seconds),
+                str(workload.count),
+                first,
+                last,
+                f"{workload.minutes_above:,}",
+                f"P{workload.widest_level * 100:g}",
+            )
+        )
+    return (_miss_summary_table(tuple(rows)), _miss_list_table(section.misses, total, zone))
+
+
+def _miss_summary_table(rows: tuple[tuple[str, ...], ...], empty: str = "None.") -> Table:
+    return Table(
+        title="Forecast misses per workload",
+        headers=(
+            "workload",
+            "upper quantile",
+            "miss after",
+            "misses",
+            "first miss",
+            "last miss",
+            "minutes above upper quantile",
+            "widest planning level",
+        ),
+        rows=rows,
+        numeric=(False, False, True, True, False, False, True, False),
+        note=(
+            "A miss is recorded when demand stays above the upper quantile of the newest "
+            "forecast for the 'miss after' time, as the live fast loop records it. Each miss "
+            "widens the planning level by one step, up to the widest configured one. The "
+            "misses are found from the forecasts the peakcast policies share, with no early "
+            "refit."
+        ),
+        empty=empty,
+    )
+
+
+def _miss_list_table(workloads: tuple[WorkloadMisses, ...], total: int, zone: ZoneInfo) -> Table:
+    units = {workload.workload: workload.unit for workload in workloads}
+    every = sorted(
+        (miss for workload in workloads for miss in workload.misses),
+        key=lambda miss: (miss.at, miss.workload),
+    )
+    rows = tuple(
+        (
+            miss.workload,
+            clock(miss.above_since, zone),
+            clock(miss.at, zone),
+            f"{miss.demand:,.4g}",
+            f"{miss.upper:,.4g}",
+            units[miss.workload],
+            f"P{miss.level * 100:g}",
+        )
+        for miss in every[:MAX_MISS_ROWS]
+    )
+    note = (
+        "Above since: when the timer of the miss started, which after an earlier miss in the "
+        "same run above the quantile is that miss. Demand and upper quantile are the values "
+        "compared at the minute the miss was recorded."
+    )
+    if total > MAX_MISS_ROWS:
+        note += (
+            f" Shown: the first {MAX_MISS_ROWS} of {total} misses; {total - MAX_MISS_ROWS} are "
+            "left out. The JSON format lists all."
+        )
+    return Table(
+        title="Forecast misses in time order",
+        headers=(
+            "workload",
+            "above since",
+            "recorded at",
+            "demand",
+            "upper quantile",
+            "unit",
+            "planning level after",
+        ),
+        rows=rows,
+        numeric=(False, False, False, True, True, False, False),
+        note=note,
+    )
+
+
+def _minutes(seconds: int) -> str:
+    return f"{seconds / 60:g} min"
 
 
 def pool_cost_table(section: BacktestSection) -> Table:

@@ -27,6 +27,7 @@ from scaler.actuators.base import Actuator
 from scaler.backtest.forecasting import ForecastEngine
 from scaler.cycle import Clock, CycleOutcome, LiveCycle
 from scaler.histories import HistoryLoader
+from scaler.journal import DecisionJournal
 from scaler.kube.client import KubeClient
 from scaler.service.http import ServiceHTTPServer
 from scaler.service.leader import Leadership, LeaseConfig, LeaseElector, SoleReplica
@@ -86,9 +87,12 @@ class ServiceApp:
         self._started = False
         self.last_outcome: CycleOutcome | None = None
 
-        # Live signals: with any configured, the fast loop raises floors between cycles and the
-        # cycle applies through the fast loop's actuator, so each plan is max(predictive,
-        # reactive). ``signal_kube`` reads pods and nodes for the pool signals.
+        # Live signals: with any configured, the fast loop raises floors between cycles, and the
+        # cycle lifts its plan to the raised floors before its guardrails and applies through
+        # the fast loop's actuator, so each plan is max(predictive, reactive). ``signal_kube``
+        # reads pods and nodes for the pool signals.
+        # One journal for both loops, so their records never interleave within a line.
+        journal = DecisionJournal.from_settings(settings)
         self.fast_loop = service_fast_loop(
             settings,
             actuator,
@@ -96,6 +100,7 @@ class ServiceApp:
             forecasts=self._forecast,
             on_refit=self._refit_soon,
             observer=self.metrics,
+            journal=journal,
         )
         self._clock = clock
         self.cycle = LiveCycle(
@@ -104,7 +109,12 @@ class ServiceApp:
             self.fast_loop.actuator if self.fast_loop is not None else actuator,
             engine=engine,
             observer=self.metrics,
+            journal=journal,
+            lift=self.fast_loop.lift if self.fast_loop is not None else None,
         )
+        if self.fast_loop is not None:
+            # Live-signal raises obey the budgets and cooldowns the cycle accounts.
+            self.fast_loop.use_guardrail_state(self.cycle.guardrail_state)
         self.leadership: Leadership = (
             LeaseElector(lease.api, lease.config, on_change=self._leader_changed)
             if lease is not None

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -254,40 +254,6 @@ class ForecastRefresher:
                 self._views[view.workload] = view
         self._observer.refreshed(view, now)
         return view
-
-
-def align_forecasts(
-    forecasts: Mapping[str, Forecast],
-) -> tuple[dict[str, Forecast], str | None]:
-    """Cut every forecast to start after the newest cutoff and to the shortest common horizon.
-
-    Workloads are refreshed one by one, so a refresh across a model-step boundary leaves
-    forecasts with different cutoffs; the requirement schedule needs one grid. Returns the
-    cut forecasts, or a problem sentence when they share no step.
-    """
-    steps = {forecast.step for forecast in forecasts.values()}
-    if len(steps) != 1:
-        return {}, f"the forecasts use different steps ({', '.join(map(str, sorted(steps)))})"
-    step = steps.pop()
-    cutoff = max(forecast.cutoff for forecast in forecasts.values())
-    skips = {name: int((cutoff - f.cutoff) / step) for name, f in forecasts.items()}
-    h = min(f.h - skips[name] for name, f in forecasts.items())
-    if h < 1:
-        oldest = min(forecasts.values(), key=lambda f: f.cutoff)
-        return {}, (
-            f"the forecast of workload {oldest.name} (cutoff {oldest.cutoff.isoformat()}) ends "
-            f"before the newest cutoff {cutoff.isoformat()}"
-        )
-    aligned = {}
-    for name, forecast in forecasts.items():
-        rows = slice(skips[name], skips[name] + h)
-        aligned[name] = replace(
-            forecast,
-            cutoff=cutoff,
-            point=forecast.point[rows],
-            quantiles={level: values[rows] for level, values in forecast.quantiles.items()},
-        )
-    return aligned, None
 
 
 def held_forecast(

@@ -1,12 +1,14 @@
-"""Reactive floors held through the stabilisation window, and the actuator that combines them.
+"""Reactive floors held through the stabilisation window, and the actuator both loops share.
 
-The fast loop records every floor a live signal requests in ``RaisedFloors``, including one it
-did not need to write because the floor was already there. The planning cycle applies its
-decision through ``CombinedActuator``, which raises each floor to the highest reactive floor
-recorded within ``policy.stabilization_window_seconds``. So the plan is
-``max(predictive, reactive)``. A floor a signal raised is lowered by the forecast policy only
-once the signal has stopped requesting it for a whole stabilisation window, and then by the
-policy's bounded scale-down steps from the floor the cluster holds.
+The fast loop records every floor a live signal requests in ``RaisedFloors``, after the
+guardrails (``scaler.core.raise_guard``), including one it did not need to write because the
+floor was already there. The planning cycle lifts each floor the policy decides to the highest
+reactive floor recorded within ``policy.stabilization_window_seconds`` (``lift_floor``, passed
+to ``decide`` as its ``lift``) before its guardrails apply. So the plan is
+``max(predictive, reactive)``, and budgets, step limits, cooldowns and pauses cap both parts.
+A floor a signal raised is lowered by the forecast policy only once the signal has stopped
+requesting it for a whole stabilisation window, and then by the policy's bounded scale-down
+steps from the floor the cluster holds.
 """
 
 from __future__ import annotations
@@ -84,12 +86,16 @@ def combine_decision(decision: CycleDecision, raised: RaisedFloors) -> CycleDeci
     The predictive floors of ``decision`` are noted in ``raised`` first.
     """
     now = decision.at
-    pools = tuple(_combined_floor(floor, raised, now) for floor in decision.pools)
-    workloads = tuple(_combined_floor(floor, raised, now) for floor in decision.workloads)
+    pools = tuple(lift_floor(floor, raised, now) for floor in decision.pools)
+    workloads = tuple(lift_floor(floor, raised, now) for floor in decision.workloads)
     return replace(decision, pools=pools, workloads=workloads)
 
 
-def _combined_floor(floor: FloorDecision, raised: RaisedFloors, now: pd.Timestamp) -> FloorDecision:
+def lift_floor(floor: FloorDecision, raised: RaisedFloors, now: pd.Timestamp) -> FloorDecision:
+    """Return ``floor`` raised to its held reactive floor where that is higher.
+
+    ``floor.desired`` is noted in ``raised`` as the predictive floor first.
+    """
     key: FloorId = (floor.kind, floor.name)
     raised.note_predictive(key, floor.desired)
     held = raised.held(key, now)
@@ -114,10 +120,13 @@ def _combined_floor(floor: FloorDecision, raised: RaisedFloors, now: pd.Timestam
 
 
 class CombinedActuator:
-    """Wraps an actuator so every applied decision is ``max(predictive, reactive)``.
+    """Wraps the actuator that the planning cycle and the fast loop share.
 
-    ``lock`` serialises the planning cycle and the fast loop, so their writes never interleave.
-    Other attributes (``lead_times``, ``pool_readiness``) are those of the wrapped actuator.
+    ``lock`` serialises the two loops, so their writes never interleave. The decisions it
+    applies are already combined: the cycle's through ``lift_floor`` before its guardrails, the
+    fast loop's raises through ``guard_raises``. ``on_combined`` receives each applied decision,
+    to export the combined floors. Other attributes (``lead_times``, ``pool_readiness``) are
+    those of the wrapped actuator.
     """
 
     def __init__(
@@ -137,10 +146,9 @@ class CombinedActuator:
 
     def apply(self, decision: CycleDecision) -> list[ApplyResult]:
         with self.lock:
-            combined = combine_decision(decision, self.raised)
-            results = self.inner.apply(combined)
+            results = self.inner.apply(decision)
         if self._on_combined is not None:
-            self._on_combined(combined)
+            self._on_combined(decision)
         return results
 
     def __getattr__(self, name: str) -> Any:

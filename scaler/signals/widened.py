@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from forecaster.forecast import Forecast
+from forecaster.forecast import Forecast, align_forecasts
 from scaler.core.capacity import Fleet
 from scaler.core.decision import FloorKind
 from scaler.core.requirements import (
@@ -22,7 +22,6 @@ from scaler.core.requirements import (
     requirements_from_forecasts,
     workload_lead_seconds,
 )
-from scaler.service.forecasts import align_forecasts
 from scaler.settings import Settings
 
 logger = logging.getLogger(__name__)

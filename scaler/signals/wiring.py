@@ -21,6 +21,7 @@ from forecaster.errors import ConfigError
 from scaler.actuators.base import Actuator, ApplyResult
 from scaler.core.decision import CycleDecision
 from scaler.fastloop import FastLoop, ForecastProvider
+from scaler.journal import DecisionJournal
 from scaler.kube.client import KubeClient
 from scaler.settings import Settings
 from scaler.signals.outcome import FastCycleOutcome, FastLoopObserver
@@ -40,8 +41,12 @@ def build_fast_loop(
     on_refit: Callable[[str], None] | None = None,
     observer: FastLoopObserver | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    journal: DecisionJournal | None = None,
 ) -> FastLoop:
-    """Build the fast loop of ``settings`` around ``actuator`` (see the module docstring)."""
+    """Build the fast loop of ``settings`` around ``actuator`` (see the module docstring).
+
+    ``journal`` records each fast cycle that raised a floor; share the planning cycle's.
+    """
     raised = RaisedFloors(settings.policy.stabilization_window_seconds)
     combined = CombinedActuator(actuator, raised, _exporter(observer))
     signals = build_signals(
@@ -54,7 +59,13 @@ def build_fast_loop(
         ", ".join(signal.key.label for signal in signals) or "none",
     )
     return FastLoop(
-        settings, signals, combined, forecasts=forecasts, on_refit=on_refit, observer=observer
+        settings,
+        signals,
+        combined,
+        forecasts=forecasts,
+        on_refit=on_refit,
+        observer=observer,
+        journal=journal,
     )
 
 
@@ -80,12 +91,19 @@ def service_fast_loop(
     forecasts: ForecastProvider,
     on_refit: Callable[[str], None] | None,
     observer: FastLoopObserver | None,
+    journal: DecisionJournal | None = None,
 ) -> FastLoop | None:
     """Return the fast loop of ``peakcast run``, or None when no live signal is configured."""
     if not has_signals(settings):
         return None
     return build_fast_loop(
-        settings, actuator, kube=kube, forecasts=forecasts, on_refit=on_refit, observer=observer
+        settings,
+        actuator,
+        kube=kube,
+        forecasts=forecasts,
+        on_refit=on_refit,
+        observer=observer,
+        journal=journal,
     )
 
 

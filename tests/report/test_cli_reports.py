@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,46 @@ def test_backtest_rejects_unknown_format(runner: CliRunner) -> None:
     assert result.exit_code == 2
     assert "--format" in result.stderr
     assert "table" in result.stderr
+
+
+def test_backtest_table_prints_miss_line(runner: CliRunner, tmp_path: Path) -> None:
+    # Two simulated days: on the second, 1970-01-09, demand bursts above the P95 forecast.
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    raw["sources"]["servegen"]["path"] = str(TRACE)
+    raw["backtest"]["duration_seconds"] = 2 * 86400
+    config = tmp_path / "peakcast.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    html = tmp_path / "backtest.html"
+
+    result = runner.invoke(
+        app, ["backtest", "--config", str(config), "--policies", "peakcast", "--html", str(html)]
+    )
+
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("forecast misses:")]
+    match = re.fullmatch(
+        r"forecast misses: llm-m-large (\d+) \(demand above P95 for 15 min\)", line
+    )
+    assert match is not None, line
+    count = int(match.group(1))
+    assert count > 0
+    text = html.read_text()
+    assert "<h2>Forecast misses</h2>" in text
+    row = f'<td>llm-m-large</td><td>P95</td><td class="num">15 min</td><td class="num">{count}</td>'
+    assert row in text
+
+
+def test_backtest_without_peakcast_prints_no_miss_line(
+    runner: CliRunner, short_config: Path, tmp_path: Path
+) -> None:
+    html = tmp_path / "backtest.html"
+    result = runner.invoke(
+        app,
+        ["backtest", "--config", str(short_config), "--policies", "reactive", "--html", str(html)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "reactive" in result.stdout
+    assert "forecast misses" not in result.stdout
+    assert "<p>No peakcast policy ran, so no forecast was compared with demand.</p>" in (
+        html.read_text()
+    )

@@ -40,6 +40,30 @@ def test_validate_config_accepts_default(runner: CliRunner) -> None:
     assert "cloud-h100" in result.output
 
 
+def test_validate_config_lists_live_signals(runner: CliRunner, tmp_path: Path) -> None:
+    example = ROOT / "config" / "examples" / "thanos-vllm.yaml"
+    result = runner.invoke(app, ["validate-config", "--config", str(example)], terminal_width=240)
+    assert result.exit_code == 0, result.output
+    assert "live signals (read every 15 s)" in result.output
+    assert "pending_gpu_pods" in result.output
+    assert "vllm_waiting_requests above 8 per replica" in result.output
+    assert "demand above P95" in result.output
+
+    raw = yaml.safe_load(example.read_text())
+    del raw["pools"][0]["actuator"]
+    config = tmp_path / "no-actuator.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    result = runner.invoke(app, ["validate-config", "--config", str(config)], terminal_width=240)
+    assert result.exit_code == 0, result.output
+    assert "not read: the pool has no actuator" in result.output
+
+
+def test_validate_config_without_signals(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["validate-config", "--config", str(DEFAULT_CONFIG)])
+    assert result.exit_code == 0, result.output
+    assert "live signals" not in result.output
+
+
 @pytest.mark.parametrize(
     ("section", "mutate", "key_path", "value"),
     [

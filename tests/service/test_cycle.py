@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.errors import TransientError
-from forecaster.forecast import Forecast
+from forecaster.forecast import Forecast, align_forecasts
 from scaler.actuators.base import ApplyResult
 from scaler.actuators.dry_run import DryRunActuator
 from scaler.config_loader import parse_settings
@@ -23,7 +23,7 @@ from scaler.core.decision import (
 from scaler.core.policy import Floors
 from scaler.cycle import CycleObserver, CycleOutcome, LiveCycle
 from scaler.histories import HistoryLoader
-from scaler.service.forecasts import WorkloadView, align_forecasts
+from scaler.service.forecasts import WorkloadView
 from scaler.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

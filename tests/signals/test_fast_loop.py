@@ -126,15 +126,14 @@ def test_reactive_floor_held_through_window() -> None:
         loop.run_once(T0 + pd.Timedelta(seconds=15 * i))
     last_asked = T0 + pd.Timedelta(seconds=30)
 
-    def forecast(at: pd.Timestamp) -> CycleDecision:
-        return CycleDecision(at, (), (FloorDecision("workload", "llm", 2, 5, "forecast", "P90"),))
+    planned = FloorDecision("workload", "llm", 2, 5, "forecast", "P90")
 
-    inside = combined.apply(forecast(last_asked + pd.Timedelta(seconds=window - 1)))
-    after = combined.apply(forecast(last_asked + pd.Timedelta(seconds=window)))
+    inside = loop.lift(planned, last_asked + pd.Timedelta(seconds=window - 1))
+    after = loop.lift(planned, last_asked + pd.Timedelta(seconds=window))
 
-    assert inside[0].new == 5
-    assert inside[0].floor.rule == "reactive"
-    assert after[0].new == 2
+    assert inside.desired == 5
+    assert inside.rule == "reactive"
+    assert after.desired == 2
 
 
 def test_trailing_run_counts_only_the_end() -> None:

@@ -39,9 +39,10 @@ def desired_nodes(kube: FakeKube) -> int:
     return int(pool["spec"]["desiredNodes"])
 
 
-def forecast_decision(at: pd.Timestamp, nodes: int, current: int) -> CycleDecision:
+def forecast_decision(loop: FastLoop, at: pd.Timestamp, nodes: int, current: int) -> CycleDecision:
+    """A planning cycle's decision, lifted to the held reactive floor as ``LiveCycle`` does."""
     floor = FloorDecision("pool", sb.POOL, nodes, current, "forecast", "P90 forecast")
-    return CycleDecision(at, (floor,), ())
+    return CycleDecision(at, (loop.lift(floor, at),), ())
 
 
 def test_pending_pods_raise_pool_floor_in_one_cycle(
@@ -96,13 +97,13 @@ def test_forecast_policy_lowers_only_after_window(
     fake_kube.mutate("v1", "pods", "llm-a", b.NAMESPACE, lambda pod: sb.schedule(pod, "cloud-1"))
 
     inside = clock.advance(window - 60)
-    held = loop.actuator.apply(forecast_decision(inside, nodes=1, current=2))
+    held = loop.actuator.apply(forecast_decision(loop, inside, nodes=1, current=2))
     assert desired_nodes(fake_kube) == 2
     assert held[0].floor.rule == RULE_REACTIVE
     assert "stabilization window" in held[0].floor.reason
 
     after = clock.advance(120)
-    lowered = loop.actuator.apply(forecast_decision(after, nodes=1, current=2))
+    lowered = loop.actuator.apply(forecast_decision(loop, after, nodes=1, current=2))
     assert desired_nodes(fake_kube) == 1
     assert lowered[0].floor.rule == "forecast"
 

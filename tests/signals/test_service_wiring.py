@@ -56,9 +56,12 @@ def test_planning_cycle_keeps_reactive_floor(
 
     applied_through = app.fast_loop.actuator
     assert isinstance(applied_through, CombinedActuator)
+    at = clock.advance(60)
     pool = FloorDecision("pool", sb.POOL, 1, 2, "forecast", "P90 forecast")
     workload = FloorDecision("workload", "llm", 3, 2, "forecast", "P90 forecast")
-    results = applied_through.apply(CycleDecision(clock.advance(60), (pool,), (workload,)))
+    # The planning cycle lifts its floors to the held reactive ones, then applies them.
+    lifted = CycleDecision(at, (app.fast_loop.lift(pool, at),), (app.fast_loop.lift(workload, at),))
+    results = applied_through.apply(lifted)
 
     assert desired_nodes(fake_kube) == 2
     assert [r.floor.rule for r in results] == ["reactive", "forecast"]

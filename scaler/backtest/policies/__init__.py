@@ -7,6 +7,7 @@ trace by design.
 from __future__ import annotations
 
 from scaler.backtest.policies.base import BacktestPolicy, PolicyContext, Targets
+from scaler.backtest.policies.fastloop import PeakcastFastLoopPolicy
 from scaler.backtest.policies.holt_winters_replicas import HoltWintersReplicasPolicy
 from scaler.backtest.policies.oracle import OraclePolicy
 from scaler.backtest.policies.peakcast import PeakcastPolicy, PeakcastReactivePolicy
@@ -19,6 +20,7 @@ _REGISTRY: dict[str, type[BacktestPolicy]] = {
     HoltWintersReplicasPolicy.name: HoltWintersReplicasPolicy,
     OraclePolicy.name: OraclePolicy,
     PeakcastPolicy.name: PeakcastPolicy,
+    PeakcastFastLoopPolicy.name: PeakcastFastLoopPolicy,
     PeakcastReactivePolicy.name: PeakcastReactivePolicy,
     ReactivePolicy.name: ReactivePolicy,
     SchedulePolicy.name: SchedulePolicy,
@@ -34,6 +36,7 @@ DEFAULT_POLICIES = (
     "oracle",
     "peakcast",
     "peakcast+reactive",
+    "peakcast+fastloop",
 )
 
 

@@ -14,12 +14,15 @@ one backtest share one planner, so the forecasts are computed once.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Mapping
 from typing import ClassVar
 
+from forecaster.forecast import Forecast
 from scaler.backtest.planner import PeakcastPlanner
 from scaler.backtest.policies.base import NodeSizer, PolicyContext, Targets
 from scaler.backtest.policies.reactive import ReactivePolicy
-from scaler.backtest.trace import Observation
+from scaler.backtest.trace import MINUTE, Observation
 from scaler.core.simulator import minutes_for
 
 _SHARED_KEY = "peakcast_floors"
@@ -29,7 +32,9 @@ class PeakcastFloors:
     """The planner driven minute by minute, with its floors recorded so they can be read again.
 
     Minutes must be requested in increasing order the first time. A minute already computed
-    returns the recorded floors, which only used data up to that minute.
+    returns the recorded floors, which only used data up to that minute. The planner records
+    the time of every kept forecast, so ``forecasts_at`` returns the forecasts a minute could
+    see even after later replans have run.
     """
 
     def __init__(self, context: PolicyContext) -> None:
@@ -49,6 +54,7 @@ class PeakcastFloors:
             keep_forecasts=True,
         )
         self._recorded: list[Targets] = []
+        self._minute_zero = context.warmup.now - context.warmup.minute * MINUTE
 
     def at(self, observation: Observation) -> Targets:
         """Return the floors held during the observation's minute."""
@@ -76,6 +82,17 @@ class PeakcastFloors:
             targets = targets if decided == targets else decided
         self._recorded.append(targets)
         return targets
+
+    def forecasts_at(self, minute: int) -> Mapping[str, Forecast] | None:
+        """Return the newest forecasts made at or before ``minute``; None before the first.
+
+        The result is only complete for minutes already passed to ``at``, because later replans
+        have not run yet.
+        """
+        count = bisect_right(self.planner.forecast_times, self._minute_zero + minute * MINUTE)
+        if count == 0:
+            return None
+        return self.planner.forecasts[count - 1]
 
 
 def shared_floors(context: PolicyContext) -> PeakcastFloors:
