@@ -25,7 +25,7 @@ import pandas as pd
 
 from forecaster.errors import PeakcastError
 from forecaster.forecast import Forecast, align_forecasts
-from scaler.actuators.base import Actuator, ApplyResult
+from scaler.actuators.base import Actuator, ApplyResult, RestoresGuardrailState
 from scaler.backtest.forecasting import ForecastEngine, default_engine_factory
 from scaler.core.capacity import Fleet
 from scaler.core.decision import CycleDecision, DataStatus, FloorDecision
@@ -276,7 +276,31 @@ class LiveCycle:
             or "none readable",
             self._settings.policy.stabilization_window_seconds,
         )
-        return PolicyState(recommendations=recommendations)
+        return PolicyState(recommendations=recommendations, guardrails=self._restored_guardrails())
+
+    def _restored_guardrails(self) -> GuardrailState:
+        """Read the cooldown clocks and today's budget usage back from the cluster."""
+        actuator = self._actuator
+        if not isinstance(actuator, RestoresGuardrailState):
+            return GuardrailState()
+        try:
+            state = actuator.guardrail_state()
+        except PeakcastError as error:
+            logger.warning(
+                "Budget usage and cooldowns could not be read back from the cluster, so today's "
+                "budgets count from zero: %s",
+                error,
+            )
+            return GuardrailState()
+        if state.usage:
+            logger.info(
+                "Budget usage restored from the cluster: %s",
+                ", ".join(
+                    f"pool {name} {usage.gpu_hours:.1f} GPU-hours on {usage.day.isoformat()}"
+                    for name, usage in sorted(state.usage.items())
+                ),
+            )
+        return state
 
     def _report(self, outcome: CycleOutcome) -> None:
         summary = ", ".join(

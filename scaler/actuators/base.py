@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from scaler.core.decision import CycleDecision, FloorDecision
+from scaler.core.guardrails import GuardrailState
 
 ApplyStatus = Literal["changed", "unchanged", "dry_run", "conflict", "held", "failed"]
 
@@ -32,4 +33,14 @@ class Actuator(Protocol):
 
     def apply(self, decision: CycleDecision) -> list[ApplyResult]:
         """Apply every floor of ``decision``; never raises for one failed floor."""
+        ...
+
+
+@runtime_checkable
+class RestoresGuardrailState(Protocol):
+    """An actuator that reads the guardrails' cooldown clocks and budget usage back from the
+    cluster (``KubeActuator``), so a restarted process starts with them."""
+
+    def guardrail_state(self) -> GuardrailState:
+        """Return the state recorded on the floor objects; raises ``PeakcastError`` on failure."""
         ...

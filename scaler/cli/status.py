@@ -25,6 +25,7 @@ from scaler.cli.common import (
 from scaler.cli.kube_options import ContextOption, KubeconfigOption, with_kubeconfig
 from scaler.cli.timing import wall_clock_now
 from scaler.core.overrides import active_overrides
+from scaler.kube.budget_usage import read_usage
 from scaler.kube.clusters import build_cluster_clients
 from scaler.kube.controls import pause_reason
 from scaler.kube.expiry import expires_at
@@ -112,6 +113,11 @@ def control_rows(
         reason = pause_reason(item.obj) if item.obj is not None else None
         if reason is not None:
             add("pause", f"{item.kind} {item.name}", reason)
+    for item in objects:
+        if item.kind == "pool" and item.obj is not None:
+            budget = _budget_detail(settings, item, now)
+            if budget is not None:
+                add("budget", f"pool {item.name}", budget)
     for override in active_overrides(settings, now):
         kind, name = override.target
         if override.min_gpus is not None:
@@ -125,6 +131,18 @@ def control_rows(
             detail += f": {override.reason}"
         add(f"override {override.name}", f"{kind} {name}", detail)
     return rows
+
+
+def _budget_detail(settings: Settings, item: FloorObject, now: pd.Timestamp) -> str | None:
+    """Describe a burst pool's GPU-hours today from its usage record; None without one."""
+    if settings.pool(item.name).kind != "burst" or item.obj is None:
+        return None
+    usage = read_usage(item.obj, None, item.name, now, settings)
+    if usage is None:
+        return None
+    limit = settings.guardrails.pool_limits(item.name).max_gpu_hours_per_day
+    allowed = f"of {limit:g} " if limit is not None else ""
+    return f"{usage.gpu_hours:.1f} {allowed}GPU-hours held on {usage.day.isoformat()}"
 
 
 def _floor_table(rows: list[dict[str, Any]], now: pd.Timestamp) -> Table:

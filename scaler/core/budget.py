@@ -10,8 +10,9 @@ keeps every budget it falls under: its pool's, its cluster's and the fleet's. Wh
 pools share a cluster or fleet budget, pools earlier in the configuration get their share
 first, as they do in placement.
 
-NOTE: usage lives in ``PolicyState``, which the live service keeps in memory. A restarted
-peakcast counts the current day from zero, so it may spend up to one more day's budget.
+Usage lives in ``PolicyState``, which the live service keeps in memory. On a cluster, each
+change of a burst pool's floor also records the usage on the pool's object, and a restarted
+process reads it back (``scaler.kube.budget_usage``).
 """
 
 from __future__ import annotations

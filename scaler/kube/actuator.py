@@ -15,9 +15,13 @@ import pandas as pd
 from forecaster.errors import ActionRejectedError, PeakcastError, TransientError
 from scaler.actuators.base import ApplyResult
 from scaler.actuators.dry_run import DryRunActuator
+from scaler.core.budget import BudgetUsage
 from scaler.core.decision import CycleDecision, FloorDecision
+from scaler.core.guardrails import GuardrailState
 from scaler.gates.base import Gate, GateContext
+from scaler.kube.budget_usage import read_usage
 from scaler.kube.client import KubeClient
+from scaler.kube.controls import last_change_of
 from scaler.kube.events import EventRecorder
 from scaler.kube.leadtime import (
     NODE_PROVISIONING_ANNOTATION,
@@ -110,6 +114,38 @@ class KubeActuator:
             text = peakcast_annotations(owner.obj).get(WORKLOAD_START_ANNOTATION)
             found[("workload", workload.name)] = LeadTimeStats.from_annotation(text, workload.name)
         return found
+
+    def guardrail_state(self) -> GuardrailState:
+        """Return the cooldown clocks and today's budget usage recorded on the floor objects.
+
+        For a process that starts without state, so a restart resets neither. A floor whose
+        object cannot be read is left out.
+        """
+        now = self._clock()
+        cycle = self._pools.observe(now)
+        last_change: dict[tuple[str, str], pd.Timestamp] = {}
+        usage: dict[str, BudgetUsage] = {}
+        for name, observation in cycle.observations.items():
+            if observation.obj is None:
+                continue
+            changed = last_change_of(observation.obj)
+            if changed is not None:
+                last_change[("pool", name)] = changed
+            if observation.pool.kind == "burst":
+                found = read_usage(
+                    observation.obj, observation.current_nodes, name, now, self._settings
+                )
+                if found is not None:
+                    usage[name] = found
+        for workload in self._settings.workloads:
+            try:
+                owner = resolve_owner(self._client, workload)
+            except PeakcastError:
+                continue
+            changed = last_change_of(owner.obj)
+            if changed is not None:
+                last_change[("workload", workload.name)] = changed
+        return GuardrailState(usage=usage, last_change=last_change)
 
     def apply(self, decision: CycleDecision) -> list[ApplyResult]:
         now = self._clock()

@@ -18,7 +18,12 @@ import pandas as pd
 from scaler.core.decision import RULE_PAUSED
 from scaler.core.guardrails import GuardrailState, OperatorControls
 from scaler.kube.inventory import FloorObject, annotation_record
-from scaler.kube.objects import ANNOTATION_PREFIX, object_annotations, timestamp
+from scaler.kube.objects import (
+    ANNOTATION_PREFIX,
+    object_annotations,
+    peakcast_annotations,
+    timestamp,
+)
 from scaler.kube.writer import LAST_CHANGE_ANNOTATION, WriteRequest, WriteSkip
 from scaler.settings_guardrails import GuardrailSettings
 
@@ -56,10 +61,16 @@ def guardrail_state_from(objects: Sequence[FloorObject]) -> GuardrailState:
     """
     last_change: dict[tuple[str, str], pd.Timestamp] = {}
     for item in objects:
-        at = timestamp(annotation_record(item.annotations, LAST_CHANGE_ANNOTATION).get("at"))
+        at = last_change_of(item.obj or {})
         if at is not None:
             last_change[(item.kind, item.name)] = at
     return GuardrailState(last_change=last_change)
+
+
+def last_change_of(obj: Mapping[str, Any]) -> pd.Timestamp | None:
+    """Return when peakcast last changed the object's floor, from ``last-change``."""
+    record = annotation_record(peakcast_annotations(obj), LAST_CHANGE_ANNOTATION)
+    return timestamp(record.get("at"))
 
 
 class PauseGuard:

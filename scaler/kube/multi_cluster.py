@@ -10,8 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+import pandas as pd
+
 from scaler.actuators.base import ApplyResult
+from scaler.core.budget import BudgetUsage
 from scaler.core.decision import CycleDecision
+from scaler.core.guardrails import GuardrailState
 from scaler.kube.actuator import KubeActuator
 from scaler.kube.leadtime import LeadTimeStats
 from scaler.kube.pool_cycle import PoolCondition
@@ -50,6 +54,15 @@ class MultiClusterActuator:
         for actuator in self.actuators.values():
             merged.update(actuator.lead_times())
         return merged
+
+    def guardrail_state(self) -> GuardrailState:
+        usage: dict[str, BudgetUsage] = {}
+        last_change: dict[tuple[str, str], pd.Timestamp] = {}
+        for actuator in self.actuators.values():
+            found = actuator.guardrail_state()
+            usage.update(found.usage)
+            last_change.update(found.last_change)
+        return GuardrailState(usage=usage, last_change=last_change)
 
     def apply(self, decision: CycleDecision) -> list[ApplyResult]:
         results: list[ApplyResult] = []

@@ -14,6 +14,7 @@ from kubernetes import client as k8s
 
 from scaler.gates.registry import build_gate
 from scaler.kube.actuator import Clock, KubeActuator
+from scaler.kube.budget_usage import BudgetUsageRecorder
 from scaler.kube.client import KubeClient, build_api_client
 from scaler.kube.clusters import (
     ClusterClients,
@@ -125,5 +126,5 @@ def _actuator(
         dry_run=dry_run,
         clock=clock,
         guards=(PauseGuard(settings.guardrails), reverts),
-        annotation_hooks=(renewal, reverts.clear),
+        annotation_hooks=(renewal, reverts.clear, BudgetUsageRecorder(settings, clock)),
     )

@@ -87,6 +87,8 @@ def test_status_shows_floors_and_controls(
     launch = controls[("override launch", "workload llm")]
     assert launch.startswith("at least 40 GPUs")
     assert launch.endswith("product launch")
+    # 5 nodes x 8 GPUs held from 08:00 to 08:10.
+    assert controls[("budget", "pool cloud-h100")] == "6.7 GPU-hours held on 2026-03-02"
     assert len(fake_kube.writes()) == writes  # status only reads
 
     table = CliRunner().invoke(app, ["status", "--config", str(path), "--at", at])
