@@ -9,7 +9,7 @@ import numpy as np
 
 from forecaster.forecast import Forecast
 from scaler.backtest.metrics import RunMetrics
-from scaler.report.model import BacktestSection, CapacityPlan, TargetCheck
+from scaler.report.model import BacktestSection, CapacityPlan, TargetCheck, WorkloadMisses
 from scaler.settings import Settings
 
 ORACLE = "oracle"
@@ -26,12 +26,30 @@ def backtest_summary(section: BacktestSection, plan: CapacityPlan | None) -> tup
     for check in section.targets:
         sentences.append(_target_sentence(section.policies, check))
         sentences.extend(_losses(section, check.policy))
+    for workload in section.misses or ():
+        sentences.append(_misses_sentence(workload))
     if plan is not None:
         sentences.append(
             f"Capacity plan from the last forecast of the replay, covering {_span_text(plan)} "
             f"from {plan.start:%Y-%m-%d %H:%M}: {_reserve_sentence(plan)}"
         )
     return tuple(sentences)
+
+
+def _misses_sentence(workload: WorkloadMisses) -> str:
+    level = f"P{workload.upper_level * 100:g}"
+    run = f"{workload.miss_after_seconds // 60} min"
+    total = f"{workload.minutes_above:,} minutes"
+    if not workload.count:
+        return (
+            f"{workload.workload}: no forecast miss. Demand was above the {level} forecast for "
+            f"{total} in total, never for {run} in a row."
+        )
+    return (
+        f"{workload.workload}: {workload.count} forecast misses (demand above the {level} "
+        f"forecast for {run} in a row), the first at {workload.first_at:%Y-%m-%d %H:%M}. Demand "
+        f"was above that quantile for {total} in total."
+    )
 
 
 def _span_text(plan: CapacityPlan) -> str:

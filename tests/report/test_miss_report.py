@@ -194,3 +194,15 @@ def test_demand_plot_draws_miss_markers(report: Report) -> None:
 def test_demand_plot_caption_counts_misses(report: Report) -> None:
     demand_plot = render_plots(report)[0]
     assert "Red triangles: the 2 forecast misses" in demand_plot.caption
+
+
+def test_summary_states_misses(report: Report) -> None:
+    sentence = next(s for s in report.summary if "forecast misses" in s)
+    assert sentence == (
+        f"{WORKLOAD}: 2 forecast misses (demand above the P95 forecast for 15 min in a row), "
+        "the first at 1970-01-03 06:25. Demand was above that quantile for 40 minutes in total."
+    )
+
+
+def test_summary_without_misses_says_so(quiet_report: Report) -> None:
+    assert any(s.startswith(f"{WORKLOAD}: no forecast miss.") for s in quiet_report.summary)
