@@ -66,6 +66,11 @@ class QueryClients:
         settings = self._settings.sources[source]
         return query_params(getattr(settings, "dedup", True))
 
+    def scrape_interval(self, source: str) -> int:
+        """Return the scrape interval of ``source``'s metrics in seconds (60 when not Thanos)."""
+        settings = self._settings.sources[source]
+        return getattr(settings, "scrape_interval_seconds", 60)
+
     def get(self, source: str) -> QueryClient:
         found = self._clients.get(source)
         if found is None:
@@ -149,7 +154,8 @@ def _workload_signals(
             signals.append(UnavailableSignal(key, str(error), saturation.hysteresis))
             continue
         params = queries.params(saturation.source)
-        signals.append(SaturationSignal(client, workload, saturation, index, params))
+        scrape = queries.scrape_interval(saturation.source)
+        signals.append(SaturationSignal(client, workload, saturation, index, params, scrape))
     demand = config.demand_above_forecast
     if demand is not None:
         key = SignalKey(DEMAND_ABOVE_FORECAST, "workload", workload.name)

@@ -31,15 +31,16 @@ logger = logging.getLogger(__name__)
 
 NAME = "saturation"
 
-# Query templates; {s} is replaced by the configured label matchers.
+# Query templates; {s} is replaced by the configured label matchers, and {r} by the range of
+# a counter function in seconds: 4 scrape intervals, so each range holds at least two samples.
 QUERIES: dict[SaturationMetric, str] = {
     "vllm_waiting_requests": "avg(vllm:num_requests_waiting{{{s}}})",
     "vllm_kv_cache_usage": (
         "avg(vllm:kv_cache_usage_perc{{{s}}}) or avg(vllm:gpu_cache_usage_perc{{{s}}})"
     ),
     "triton_queue_seconds": (
-        "sum(rate(nv_inference_queue_duration_us{{{s}}}[1m])) "
-        "/ sum(rate(nv_inference_request_success{{{s}}}[1m])) / 1e6"
+        "sum(rate(nv_inference_queue_duration_us{{{s}}}[{r}s])) "
+        "/ sum(rate(nv_inference_request_success{{{s}}}[{r}s])) / 1e6"
     ),
     "triton_pending_requests": "avg(nv_inference_pending_request_count{{{s}}})",
     "dcgm_gpu_utilization": (
@@ -56,13 +57,13 @@ UNITS: dict[SaturationMetric, str] = {
 }
 
 
-def saturation_query(settings: SaturationSignalSettings) -> str:
+def saturation_query(settings: SaturationSignalSettings, scrape_interval_seconds: int) -> str:
     """Return the PromQL of a saturation signal: its own query, or the built-in template."""
     if settings.query:
         return settings.query
     if settings.metric == "promql":  # settings validation requires a query for 'promql'
         raise ValueError("metric 'promql' needs a query")
-    return QUERIES[settings.metric].format(s=settings.selector)
+    return QUERIES[settings.metric].format(s=settings.selector, r=4 * scrape_interval_seconds)
 
 
 def saturation_floor(current: int, value: float, settings: SaturationSignalSettings) -> int:
@@ -85,6 +86,7 @@ class SaturationSignal:
         settings: SaturationSignalSettings,
         index: int,
         params: Mapping[str, str],
+        scrape_interval_seconds: int = 60,
     ) -> None:
         self.key = SignalKey(f"{NAME}:{settings.metric}", "workload", workload.name, index)
         self.hysteresis = settings.hysteresis
@@ -92,7 +94,7 @@ class SaturationSignal:
         self._client = client
         self._settings = settings
         self._params = params
-        self._query = saturation_query(settings)
+        self._query = saturation_query(settings, scrape_interval_seconds)
         self._window = window_seconds(settings.hysteresis, settings.sample_step_seconds)
         self._description = f"workload {workload.name} saturation signal {settings.metric}"
         self._config_key = f"workloads.{workload.name}.signals.saturation[{index}].query"

@@ -58,6 +58,33 @@ def test_validate_config_lists_live_signals(runner: CliRunner, tmp_path: Path) -
     assert "not read: the pool has no actuator" in result.output
 
 
+def test_validate_config_checks_signal_queries(runner: CliRunner, tmp_path: Path) -> None:
+    example = ROOT / "config" / "examples" / "thanos-vllm.yaml"
+    raw = yaml.safe_load(example.read_text())
+    saturation = raw["workloads"][0]["signals"]["saturation"]
+    # The built-in Triton query takes its rate() range from the source's 60 s scrape interval.
+    saturation.append({"metric": "triton_queue_seconds", "source": "thanos-query", "threshold": 1})
+    config = tmp_path / "signals.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    result = runner.invoke(app, ["validate-config", "--config", str(config)], terminal_width=240)
+    assert result.exit_code == 0, result.output
+    assert "4 PromQL queries checked" in result.output
+
+    saturation.append(
+        {
+            "metric": "promql",
+            "source": "thanos-query",
+            "threshold": 1,
+            "query": "sum(rate(vllm:num_preemptions_total[1m]))",
+        }
+    )
+    config.write_text(yaml.safe_dump(raw))
+    result = runner.invoke(app, ["validate-config", "--config", str(config)], terminal_width=240)
+    assert result.exit_code != 0
+    assert "workloads[0].signals.saturation[2].query" in result.output
+    assert "4 scrape intervals" in result.output
+
+
 def test_validate_config_without_signals(runner: CliRunner) -> None:
     result = runner.invoke(app, ["validate-config", "--config", str(DEFAULT_CONFIG)])
     assert result.exit_code == 0, result.output
