@@ -316,7 +316,8 @@ def _share(value: float | None) -> str:
         return "–"
     if value == float("inf"):
         return "∞"
-    return f"{value:.0%}"
+    # One decimal, so a share just over the 20 % limit does not print as the limit.
+    return f"{value:.1%}"
 
 
 def trace_table(runs: list[TraceRun]) -> list[str]:
@@ -435,8 +436,8 @@ def target_table(rows: list[TargetRow]) -> list[str]:
     for row in rows:
         check = row.check
         verdict = {None: "not checked", True: "met", False: "**missed**"}[check.met]
-        ratio = "–" if check.gpu_hours_ratio is None else f"{check.gpu_hours_ratio:.2f}×"
-        burst = "–" if row.burst_ratio is None else f"{row.burst_ratio:.2f}×"
+        ratio = "–" if check.gpu_hours_ratio is None else f"{check.gpu_hours_ratio:.3f}×"
+        burst = "–" if row.burst_ratio is None else f"{row.burst_ratio:.3f}×"
         lines.append(
             f"| {row.trace} | {check.policy} | {_share(check.shortfall_share)} | {ratio} "
             f"| {burst} | {verdict} |"
@@ -459,7 +460,7 @@ def shortfalls(rows: list[TargetRow]) -> list[str]:
             )
         if check.gpu_hours_met is False:
             parts.append(
-                f"it bills {check.gpu_hours_ratio:.2f}× the oracle's GPU-hours (target ≤ 1.15×)"
+                f"it bills {check.gpu_hours_ratio:.3f}× the oracle's GPU-hours (target ≤ 1.15×)"
             )
         lines.append(f"- {trace}, {check.policy}: {' and '.join(parts)}.")
     met = [f"{row.trace} ({row.check.policy})" for row in rows if row.check.met]

@@ -75,9 +75,10 @@ def backtest(
 ) -> None:
     """Replay the traces through peakcast and the baseline policies in the simulator.
 
-    The default policies are peakcast, reactive, static, schedule and oracle (see --policies).
-    The table compares their under-provisioning, unserved demand, SLO attainment, GPU-hours,
-    cost and scale actions.
+    By default every policy runs: the reactive, static, schedule, one-step Holt-Winters and
+    oracle baselines, and peakcast alone, with the reactive autoscalers and with its fast loop
+    (see --policies). The table compares their under-provisioning, unserved demand, SLO
+    attainment, GPU-hours, cost and scale actions.
     """
     settings = setup(config, verbose, log_format)
     check_format(fmt, allowed=STDOUT_FORMATS)

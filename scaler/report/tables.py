@@ -161,7 +161,8 @@ def target_table(targets: tuple[TargetCheck, ...]) -> Table:
             (
                 check.policy,
                 share(check.shortfall_share),
-                ratio(check.gpu_hours_ratio),
+                # Three decimals, so a ratio just over the limit does not print as the limit.
+                "–" if check.gpu_hours_ratio is None else f"{check.gpu_hours_ratio:.3f}×",
                 verdict,
             )
         )
