@@ -321,3 +321,20 @@ def format_duration(duration: pd.Timedelta) -> str:
         if count and not rest:
             return f"{count:g} {unit}"
     return f"{duration.total_seconds():g} s"
+
+
+def format_span(duration: pd.Timedelta) -> str:
+    """Format a duration in whole days, hours and minutes, such as ``3 d 13 h 50 min``.
+
+    Spans under a minute are given in seconds. Seconds are dropped from longer spans, and
+    units that are zero are left out.
+    """
+    total = round(duration.total_seconds())
+    if total < 60:
+        return f"{total} s"
+    parts = []
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
+        count, total = divmod(total, size)
+        if count:
+            parts.append(f"{count} {unit}")
+    return " ".join(parts)

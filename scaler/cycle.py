@@ -25,6 +25,7 @@ import pandas as pd
 
 from forecaster.errors import PeakcastError
 from forecaster.forecast import Forecast, align_forecasts
+from forecaster.timegrid import format_span
 from scaler.actuators.base import Actuator, ApplyResult, RestoresGuardrailState
 from scaler.backtest.forecasting import ForecastEngine, default_engine_factory
 from scaler.core.capacity import Fleet
@@ -237,8 +238,7 @@ class LiveCycle:
         if age > self._max_status_age:
             reason = (
                 f"history was last read at {view.refreshed_at.isoformat()}, "
-                f"{age.total_seconds():.0f} s ago, beyond the "
-                f"{self._max_status_age.total_seconds():.0f} s limit"
+                f"{format_span(age)} ago, beyond the {format_span(self._max_status_age)} limit"
             )
             return replace(view.status, usable=False, reason=reason)
         return view.status

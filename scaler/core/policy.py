@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from forecaster.history import History
+from forecaster.timegrid import format_span
 from scaler.core.decision import (
     RULE_BOUNDS,
     RULE_FORECAST,
@@ -134,8 +135,7 @@ def assess_data(
     if age > limit:
         reason = (
             f"newest sample is from {last_observed.isoformat()}; its step ended "
-            f"{age.total_seconds():.0f} s ago, beyond the {limit.total_seconds():.0f} s "
-            "staleness limit"
+            f"{format_span(age)} ago, beyond the {format_span(limit)} staleness limit"
         )
         return DataStatus(workload, coverage, last_observed, False, reason)
     if coverage < min_coverage:

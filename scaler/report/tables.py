@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from forecaster.timegrid import format_span
 from scaler.report.model import BacktestSection, CapacityPlan, Report, TargetCheck, WorkloadMisses
 
 # The backtest's peak-window table lists at most this many windows. JSON has them all.
@@ -466,7 +467,7 @@ def plan_window_table(plan: CapacityPlan, zone: ZoneInfo) -> Table:
             str(number),
             clock(window.start, zone),
             clock(window.end, zone),
-            f"{window.duration / pd.Timedelta(hours=1):g} h",
+            format_span(window.duration),
             clock(window.peak_time, zone),
         ]
         cells += [f"{window.peak_demand[name]:,.1f}" for name in workloads]

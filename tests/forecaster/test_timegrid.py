@@ -10,6 +10,7 @@ from forecaster.errors import DataError
 from forecaster.timegrid import (
     InvalidTimestampError,
     describe_regrid,
+    format_span,
     infer_step,
     parse_timestamps,
     period_in_utc,
@@ -399,3 +400,17 @@ def test_regrid_description_names_both_steps() -> None:
     assert (
         note == "each sample (every 10 min) was held constant over the 1 min grid steps it covers"
     )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        (45, "45 s"),
+        (600, "10 min"),
+        (309_000, "3 d 13 h 50 min"),
+        (7_200, "2 h"),
+        (90_061, "1 d 1 h 1 min"),
+    ],
+)
+def test_format_span_whole_units(seconds: int, expected: str) -> None:
+    assert format_span(pd.Timedelta(seconds=seconds)) == expected
