@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from forecaster.errors import InsufficientHistoryError, MissingDataError
 from forecaster.history import History
 from scaler.core.capacity import FloatArray
 from scaler.core.decision import DataStatus
@@ -106,7 +107,9 @@ def build_trace(settings: Settings, histories: Mapping[str, History]) -> Trace:
 
     The clock starts at the first history sample (floored to the minute) and ends where the
     last history's final step ends. The warm-up is ``backtest.warmup_seconds``, the simulated
-    span the rest, or ``backtest.duration_seconds`` when set.
+    span the rest, or ``backtest.duration_seconds`` when set. Raises InsufficientHistoryError
+    when nothing is left to simulate after the warm-up, and MissingDataError when no workload
+    has a demand sample in the simulated span.
     """
     missing = [w.name for w in settings.workloads if w.name not in histories]
     if missing:
@@ -123,14 +126,33 @@ def build_trace(settings: Settings, histories: Mapping[str, History]) -> Trace:
     if settings.backtest.duration_seconds is not None:
         sim_end = min(minutes, sim_start + int(np.ceil(settings.backtest.duration_seconds / 60)))
     if sim_start >= sim_end:
-        raise ValueError(
+        raise InsufficientHistoryError(
             f"the trace spans {minutes} minutes from {start.isoformat()}, which leaves nothing "
             f"to simulate after the {settings.backtest.warmup_seconds} s warm-up; shorten "
             "backtest.warmup_seconds or give a longer history"
         )
     demand = {w.name: to_minutes(histories[w.name], start, minutes) for w in settings.workloads}
+    if all(np.isnan(values[sim_start:sim_end]).all() for values in demand.values()):
+        # Metrics over minutes without demand would report no shortfall and full SLO attainment.
+        first, last = start + sim_start * MINUTE, start + sim_end * MINUTE
+        raise MissingDataError(
+            f"no workload has a demand sample in the simulated span from {first.isoformat()} "
+            f"to {last.isoformat()} (after the {settings.backtest.warmup_seconds} s warm-up); "
+            f"{_observed_span(used)}. Choose --start and --end around the data"
+        )
     chosen = {w.name: histories[w.name] for w in settings.workloads}
     return Trace(start, demand, chosen, sim_start, sim_end)
+
+
+def _observed_span(histories: list[History]) -> str:
+    """Describe the span of the samples in ``histories``, in words."""
+    observed = [h.values.dropna().index for h in histories]
+    observed = [index for index in observed if len(index)]
+    if not observed:
+        return "the histories contain no sample at all"
+    first = min(index[0] for index in observed)
+    last = max(index[-1] for index in observed)
+    return f"the histories contain samples from {first.isoformat()} to {last.isoformat()}"
 
 
 class TraceView:

@@ -125,12 +125,25 @@ def setup(config: Path | None, verbose: int, log_format: str) -> Settings:
 
 def parse_timestamp(value: str, zone: str, option: str = "--at") -> pd.Timestamp:
     """Parse an ISO 8601 timestamp; one without an offset is read in ``zone``."""
+    expected = "an ISO 8601 timestamp such as 2024-05-01T14:00:00"
     try:
         stamp = pd.Timestamp(value)
     except ValueError:
-        raise ConfigError(
-            option, value, "an ISO 8601 timestamp such as 2024-05-01T14:00:00"
-        ) from None
+        raise ConfigError(option, value, expected) from None
+    # pandas reads '', 'nan' and 'NaT' as NaT, which no later comparison or range accepts.
+    if pd.isna(stamp):
+        raise ConfigError(option, value, expected)
     if stamp.tzinfo is None:
-        stamp = stamp.tz_localize(zone, ambiguous="raise", nonexistent="shift_forward")
+        try:
+            stamp = stamp.tz_localize(zone, ambiguous="raise", nonexistent="shift_forward")
+        except ValueError:
+            # Only a local time in the hour repeated when the clocks go back gets here.
+            earlier = stamp.tz_localize(zone, ambiguous=True).isoformat()
+            later = stamp.tz_localize(zone, ambiguous=False).isoformat()
+            raise ConfigError(
+                option,
+                value,
+                f"a time that occurs once in {zone}. This local time occurs twice because "
+                f"the clocks go back, so give its UTC offset: {earlier} or {later}",
+            ) from None
     return stamp.tz_convert("UTC")

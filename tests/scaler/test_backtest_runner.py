@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forecaster.errors import ConfigError
+from forecaster.errors import ConfigError, InsufficientHistoryError
 from forecaster.history import History
 from scaler.backtest.policies import DEFAULT_POLICIES
 from scaler.backtest.runner import run_backtest
@@ -82,7 +82,7 @@ def test_unknown_policy_rejected() -> None:
 
 def test_trace_too_short_for_warmup_rejected() -> None:
     config = small_settings(backtest={"warmup_seconds": 7 * 86400})
-    with pytest.raises(ValueError, match="nothing to simulate"):
+    with pytest.raises(InsufficientHistoryError, match="nothing to simulate"):
         run_backtest(config, {"llm": history_from([1.0] * 400)}, ["reactive"])
 
 

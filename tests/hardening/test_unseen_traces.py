@@ -1,0 +1,122 @@
+"""Traces and command-line inputs unlike the bundled ones, and the errors they must produce."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from forecaster.errors import ConfigError, MissingDataError
+from forecaster.history import History
+from scaler.backtest.trace import build_trace
+from scaler.cli.common import EXIT_CONFIG, EXIT_DATA, parse_timestamp
+from scaler.cli.main import app
+from tests.scaler.planning_fixtures import small_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = ROOT / "config" / "peakcast.yaml"
+TRACE = ROOT / "data" / "servegen_m-large_10min.csv"
+
+
+@pytest.mark.parametrize("value", ["", "nan", "NaT"])
+def test_parse_timestamp_rejects_not_a_time(value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_timestamp(value, "UTC", "--start")
+
+    assert caught.value.key == "--start"
+    assert "ISO 8601" in str(caught.value)
+
+
+def test_parse_timestamp_repeated_local_hour() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_timestamp("2024-11-03T01:30", "America/New_York")
+
+    message = str(caught.value)
+    assert caught.value.key == "--at"
+    assert "2024-11-03T01:30:00-04:00" in message
+    assert "2024-11-03T01:30:00-05:00" in message
+
+
+def test_parse_timestamp_offset_resolves_repeat() -> None:
+    stamp = parse_timestamp("2024-11-03T01:30:00-05:00", "America/New_York")
+
+    assert stamp.isoformat() == "2024-11-03T06:30:00+00:00"
+
+
+@pytest.mark.parametrize("option", ["--start", "--end"])
+def test_backtest_empty_time_option(option: str) -> None:
+    """An unset shell variable (``--start "$START"``) is an option error, not a traceback."""
+    result = CliRunner().invoke(
+        app, ["backtest", "--config", str(DEFAULT_CONFIG), "--policies", "reactive", option, ""]
+    )
+
+    assert result.exit_code == EXIT_CONFIG, result.output
+    assert f"error: {option}: invalid value ''" in result.output
+
+
+def test_plan_repeated_local_hour(tmp_path: Path) -> None:
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    raw["timezone"] = "America/New_York"
+    raw["sources"]["servegen"]["path"] = str(TRACE)
+    path = tmp_path / "peakcast.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+
+    result = CliRunner().invoke(app, ["plan", "--config", str(path), "--at", "1969-10-26T01:30:00"])
+
+    assert result.exit_code == EXIT_CONFIG, result.output
+    assert "1969-10-26T01:30:00-04:00" in result.output
+
+
+def test_backtest_window_outside_trace() -> None:
+    """A window without data used to report 100 % SLO attainment for every policy."""
+    result = CliRunner().invoke(
+        app,
+        [
+            "backtest",
+            "--config",
+            str(DEFAULT_CONFIG),
+            "--policies",
+            "reactive",
+            "--start",
+            "1969-01-01T00:00:00Z",
+            "--end",
+            "1969-02-01T00:00:00Z",
+        ],
+    )
+
+    assert result.exit_code == EXIT_DATA, result.output
+    assert "no workload has a demand sample in the simulated span" in result.output
+    assert "SLO attainment" not in result.output
+
+
+def test_backtest_window_shorter_than_warmup() -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "backtest",
+            "--config",
+            str(DEFAULT_CONFIG),
+            "--policies",
+            "reactive",
+            "--start",
+            "1970-01-10T00:00:00Z",
+        ],
+    )
+
+    assert result.exit_code == EXIT_DATA, result.output
+    assert "leaves nothing to simulate" in result.output
+
+
+def test_build_trace_empty_simulated_span() -> None:
+    config = small_settings(backtest={"warmup_seconds": 86_400})
+    index = pd.date_range("2024-01-01", periods=2 * 144, freq="10min", tz="UTC")
+    values = pd.Series(np.nan, index=index)
+    values.iloc[:144] = 100.0
+    history = History("llm", values, pd.Timedelta(minutes=10))
+
+    with pytest.raises(MissingDataError, match="samples from 2024-01-01T00:00:00"):
+        build_trace(config, {"llm": history})
