@@ -226,6 +226,43 @@ def infer_step(times: pd.DatetimeIndex) -> pd.Timedelta:
     return max(median.round("1s"), pd.Timedelta(seconds=1))
 
 
+def snap_jitter(times: pd.DatetimeIndex, step: pd.Timedelta) -> tuple[pd.DatetimeIndex, str | None]:
+    """Move each time to the nearest point of the sample grid that the times share.
+
+    Exported metrics often carry timestamps a second or two off their nominal step. Placed on
+    the grid by floor, a sample 1 s early lands in the step before its own, so one step holds
+    two samples and the next none, and coverage drops although no sample is missing. The
+    shared grid is ``step`` apart at the times' mean phase (the circular mean of each time
+    modulo ``step``, in whole seconds), so a trace whose samples all sit at :30 keeps them
+    there. A mean phase within a tenth of a step of the epoch-aligned grid counts as that
+    grid. Returns the moved times and a note that says how many moved, or None when none did.
+    """
+    if len(times) < 2 or step < pd.Timedelta(seconds=2):
+        return times, None
+    step_ns = step.value
+    ns = times.as_unit("ns").asi8
+    angles = 2 * np.pi * (ns % step_ns) / step_ns
+    mean_angle = np.arctan2(np.sin(angles).mean(), np.cos(angles).mean())
+    phase = round(float(mean_angle % (2 * np.pi)) / (2 * np.pi) * step_ns) % step_ns
+    # A phase within a tenth of a step of the epoch grid is jitter around it, not an offset.
+    if min(phase, step_ns - phase) < step_ns // 10:
+        phase = 0
+    else:
+        phase = round(phase / 1e9) * 1_000_000_000 % step_ns
+    offset = (ns - phase) % step_ns
+    shift = np.where(offset <= step_ns // 2, -offset, step_ns - offset)
+    moved = int(np.count_nonzero(shift))
+    if moved == 0:
+        return times, None
+    snapped = pd.DatetimeIndex(ns + shift, tz=UTC).as_unit("ns")
+    largest = pd.Timedelta(int(np.abs(shift).max()), unit="ns")
+    note = (
+        f"{moved} timestamps were off the trace's {format_duration(step)} sample grid by up to "
+        f"{largest.total_seconds():g} s and were moved to its nearest point"
+    )
+    return snapped, note
+
+
 def to_grid(
     samples: pd.Series,
     step: pd.Timedelta,

@@ -11,7 +11,7 @@ import gzip
 import logging
 import threading
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -27,6 +27,7 @@ from forecaster.timegrid import (
     infer_step,
     parse_timestamps,
     period_in_utc,
+    snap_jitter,
     to_grid,
 )
 
@@ -151,6 +152,10 @@ class CsvSource:
             ) from error
 
         sample_step = infer_step(times.utc) if times.utc.nunique() > 1 else None
+        if sample_step is not None:
+            snapped, note = snap_jitter(times.utc, sample_step)
+            if note is not None:
+                times = replace(times, utc=snapped, notes=(*times.notes, note))
         logger.info(
             "read %d rows of %s (value columns: %s, sample step %s)",
             len(frame),

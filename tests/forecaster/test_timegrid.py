@@ -14,6 +14,7 @@ from forecaster.timegrid import (
     infer_step,
     parse_timestamps,
     period_in_utc,
+    snap_jitter,
     to_grid,
 )
 
@@ -414,3 +415,39 @@ def test_regrid_description_names_both_steps() -> None:
 )
 def test_format_span_whole_units(seconds: int, expected: str) -> None:
     assert format_span(pd.Timedelta(seconds=seconds)) == expected
+
+
+def jittered(seconds: np.ndarray, start: str = "2024-03-01") -> pd.DatetimeIndex:
+    base = pd.Timestamp(start, tz="UTC")
+    return pd.DatetimeIndex([base + pd.Timedelta(seconds=float(s)) for s in seconds])
+
+
+def test_snap_jitter_moves_to_nearest_point() -> None:
+    rng = np.random.default_rng(7)
+    nominal = np.arange(0, 600 * 60, 60)
+    times = jittered(nominal + rng.uniform(-2, 2, len(nominal)))
+
+    snapped, note = snap_jitter(times, pd.Timedelta(minutes=1))
+
+    assert list(snapped) == list(jittered(nominal))
+    assert note is not None
+    assert "sample grid" in note
+
+
+def test_snap_jitter_keeps_a_constant_phase() -> None:
+    times = jittered(np.arange(30, 600 * 60, 60))  # every sample at :30
+
+    snapped, note = snap_jitter(times, pd.Timedelta(minutes=1))
+
+    assert note is None
+    assert snapped.equals(times)
+
+
+def test_snap_jitter_centres_irregular_samples() -> None:
+    rng = np.random.default_rng(3)
+    nominal = np.arange(0, 600 * 200, 600)
+    times = jittered(nominal + rng.uniform(-200, 200, len(nominal)))
+
+    snapped, _ = snap_jitter(times, pd.Timedelta(minutes=10))
+
+    assert list(snapped) == list(jittered(nominal))

@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 
 from forecaster.errors import ConfigError, MissingDataError
 from forecaster.history import History
+from forecaster.settings import CsvSourceSettings
+from forecaster.sources.csv import CsvSource
 from scaler.backtest.trace import build_trace
 from scaler.cli.common import EXIT_CONFIG, EXIT_DATA, parse_timestamp
 from scaler.cli.main import app
@@ -120,3 +122,21 @@ def test_build_trace_empty_simulated_span() -> None:
 
     with pytest.raises(MissingDataError, match="samples from 2024-01-01T00:00:00"):
         build_trace(config, {"llm": history})
+
+
+def test_jittered_csv_keeps_full_coverage(tmp_path: Path) -> None:
+    """A 1-min trace whose timestamps are up to 2 s off is complete, not 75 % covered."""
+    rng = np.random.default_rng(11)
+    base = pd.Timestamp("2024-03-01", tz="UTC")
+    offsets = np.arange(3 * 1440) * 60 + rng.uniform(-2, 2, 3 * 1440)
+    times = [base + pd.Timedelta(seconds=float(s)) for s in offsets]
+    path = tmp_path / "jitter.csv"
+    pd.DataFrame({"timestamp": [t.isoformat() for t in times], "rps": 10.0}).to_csv(
+        path, index=False
+    )
+    source = CsvSource(CsvSourceSettings(kind="csv", path=path))
+
+    history = source.fetch("llm", "rps")
+
+    assert history.coverage == 1.0
+    assert any("sample grid" in note for note in history.report.notes)
