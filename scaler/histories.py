@@ -11,6 +11,7 @@ from forecaster.errors import ConfigError
 from forecaster.history import History
 from forecaster.settings import CsvSourceSettings
 from forecaster.sources import HistorySource, build_source
+from forecaster.sources.csv import CsvSource
 from scaler.settings import Settings, WorkloadSettings
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,13 @@ class HistoryLoader:
         if isinstance(self._settings.sources[workload.demand.source], CsvSourceSettings):
             return None
         return THANOS_DEFAULT_STEP
+
+    def trace_step(self, workload: WorkloadSettings) -> pd.Timedelta | None:
+        """Return the step a CSV trace is read at; None for a live source or an unknown step."""
+        source = self.source(workload.demand.source)
+        if not isinstance(source, CsvSource):
+            return None
+        return self.step_for(workload) or source.sample_step()
 
     def bounds(self, workload: WorkloadSettings) -> tuple[pd.Timestamp, pd.Timestamp] | None:
         """Return the span the workload's source holds, or None for a live source."""
@@ -100,14 +108,21 @@ def select_workloads(settings: Settings, names: Iterable[str] | None) -> list[Wo
 
 
 def trace_span(
-    loader: HistoryLoader, workloads: Iterable[WorkloadSettings]
+    loader: HistoryLoader, workloads: Iterable[WorkloadSettings], *, through_last_step: bool = False
 ) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-    """Return the span every workload's trace covers, or None when a source is live."""
+    """Return the span every workload's trace covers, or None when a source is live.
+
+    The span ends at the newest row. With ``through_last_step`` it ends where that row's step
+    ends instead, the first time at which the newest sample is complete and can be used.
+    """
     starts, ends = [], []
     for workload in workloads:
         span = loader.bounds(workload)
         if span is None:
             return None
         starts.append(span[0])
-        ends.append(span[1])
+        end = span[1]
+        if through_last_step:
+            end += loader.trace_step(workload) or pd.Timedelta(0)
+        ends.append(end)
     return max(starts), min(ends)

@@ -120,6 +120,10 @@ class CsvSource:
             return None
         return table.times.utc.min(), table.times.utc.max()
 
+    def sample_step(self) -> pd.Timedelta | None:
+        """Return the trace's own step (the median spacing of its timestamps), if it has one."""
+        return self._load().sample_step
+
     def columns(self) -> list[str]:
         """Return the value columns of the file, in file order."""
         return list(self._load().frame.columns)

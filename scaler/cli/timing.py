@@ -21,8 +21,11 @@ def resolve_at(
     loader: HistoryLoader,
     workloads: list[WorkloadSettings],
 ) -> pd.Timestamp:
-    """Return ``--at`` in UTC; without it, the end of the traces, or now for live sources."""
-    span = trace_span(loader, workloads)
+    """Return ``--at`` in UTC; without it, the end of the traces, or now for live sources.
+
+    A trace ends where its newest row's step ends, so the default time uses that row.
+    """
+    span = trace_span(loader, workloads, through_last_step=True)
     if at is None:
         return span[1] if span is not None else wall_clock_now()
     stamp = parse_timestamp(at, settings.timezone)

@@ -183,6 +183,21 @@ def test_forecast_prints_quantiles_and_writes_json(runner: CliRunner, tmp_path: 
     assert pd.Timestamp(first["ds"]) == pd.Timestamp("1970-01-10T00:00:00Z")
 
 
+def test_forecast_default_uses_newest_row(runner: CliRunner, tmp_path: Path) -> None:
+    """Without --at the forecast starts where the trace's last 10-minute row ends."""
+    output = tmp_path / "forecast.json"
+    args = ["forecast", "--config", str(DEFAULT_CONFIG), "-o", str(output)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    last_row = pd.read_csv(TRACE)["timestamp"].iloc[-1]
+    first = json.loads(output.read_text())[0]
+    assert pd.Timestamp(first["ds"]) == pd.Timestamp(last_row, tz="UTC") + pd.Timedelta(minutes=10)
+
+    end_of_last_step = (pd.Timestamp(last_row) + pd.Timedelta(minutes=10)).isoformat()
+    result = runner.invoke(app, [*args, "--at", end_of_last_step])
+    assert result.exit_code == 0, result.output
+
+
 def test_forecast_rejects_time_outside_trace(runner: CliRunner) -> None:
     result = runner.invoke(
         app, ["forecast", "--config", str(DEFAULT_CONFIG), "--at", "2031-01-01T00:00:00"]
