@@ -367,8 +367,23 @@ class ForecastSettings(Frozen):
         default=0.8,
         ge=0,
         le=1,
-        description="Below this share of observed grid points the history is reported as "
-        "partial and the planner holds capacity.",
+        description="Below this share of observed grid points in the last "
+        "coverage_window_seconds the data is reported as partial and the planner holds "
+        "capacity. A model fitted on a history below it falls back to seasonal naive.",
+    )
+    min_history_coverage: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Below this share of observed grid points over the whole history window "
+        "the history is too sparse to plan on and the planner holds capacity.",
+    )
+    coverage_window_seconds: int = Field(
+        default=21600,
+        gt=0,
+        description="Span before now over which the planner measures coverage (at most "
+        "history_seconds). An older gap stays in the history, where the model fills it from "
+        "earlier seasons, but no longer holds capacity once fresh data covers this span.",
     )
 
     @field_validator("model")

@@ -21,7 +21,7 @@ from forecaster.errors import InsufficientHistoryError, MissingDataError
 from forecaster.history import History
 from scaler.core.capacity import FloatArray
 from scaler.core.decision import DataStatus
-from scaler.core.policy import assess_data
+from scaler.core.policy import assess_data, coverage_window
 from scaler.settings import Settings
 
 MINUTE = pd.Timedelta(minutes=1)
@@ -163,6 +163,7 @@ class TraceView:
         self._settings = settings
         self._samples = {name: _SampleIndex(h) for name, h in trace.histories.items()}
         self._window = pd.Timedelta(seconds=settings.forecast.history_seconds)
+        self._coverage_window = coverage_window(settings)
 
     def at(self, minute: int) -> Observation:
         """Return the observation at ``minute``."""
@@ -179,10 +180,9 @@ class TraceView:
         samples = self._samples[workload]
         end = samples.position(visible_cutoff(now, samples.step))
         begin = samples.position(now - self._window - pd.Timedelta(1, unit="ns"))
-        count = end - begin
-        coverage = 0.0
-        if count > 0:
-            coverage = float(samples.observed_before[end] - samples.observed_before[begin]) / count
+        recent = samples.position(now - self._coverage_window - pd.Timedelta(1, unit="ns"))
+        coverage = _share_observed(samples, begin, end)
+        recent_coverage = _share_observed(samples, recent, end)
         last = int(samples.last_observed_at[end - 1]) if end > 0 else -1
         last_observed = None
         if last >= begin and last >= 0:
@@ -194,7 +194,15 @@ class TraceView:
             step=samples.step,
             now=now,
             settings=self._settings,
+            recent_coverage=recent_coverage,
         )
+
+
+def _share_observed(samples: _SampleIndex, begin: int, end: int) -> float:
+    """Return the share of grid points in positions [begin, end) that hold a sample."""
+    if end <= begin:
+        return 0.0
+    return float(samples.observed_before[end] - samples.observed_before[begin]) / (end - begin)
 
 
 class Observation:

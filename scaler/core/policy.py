@@ -119,15 +119,23 @@ def assess_data(
     step: pd.Timedelta,
     now: pd.Timestamp,
     settings: Settings,
+    recent_coverage: float | None = None,
 ) -> DataStatus:
     """Judge whether one workload's history can be trusted at ``now``.
 
-    Data is unusable when coverage is below ``forecast.min_coverage`` or when it is stale: the
-    newest sample's step ended more than ``max(policy.stale_data_seconds, step)`` before
-    ``now``. The limit is never below one step, because a sample arrives only once its step
-    has ended.
+    ``coverage`` is the share of observed grid points over the history window, and
+    ``recent_coverage`` the share over the last ``coverage_window`` (unset: ``coverage``).
+    Data is unusable in three cases:
+
+    - it is stale: the newest sample's step ended more than
+      ``max(policy.stale_data_seconds, step)`` before ``now``. The limit is never below one
+      step, because a sample arrives only once its step has ended;
+    - ``coverage`` is below ``forecast.min_history_coverage``: too little history to fit on;
+    - ``recent_coverage`` is below ``forecast.min_coverage``. So an older gap stops holding
+      capacity once fresh data covers the coverage window, while the model fills the gap from
+      earlier seasons.
     """
-    min_coverage = settings.forecast.min_coverage
+    forecast = settings.forecast
     if last_observed is None:
         return DataStatus(workload, coverage, None, False, "no sample in the history window")
     limit = max(pd.Timedelta(seconds=settings.policy.stale_data_seconds), step)
@@ -138,18 +146,37 @@ def assess_data(
             f"{format_span(age)} ago, beyond the {format_span(limit)} staleness limit"
         )
         return DataStatus(workload, coverage, last_observed, False, reason)
-    if coverage < min_coverage:
-        reason = f"coverage {coverage:.1%} is below forecast.min_coverage {min_coverage:.1%}"
+    if coverage < forecast.min_history_coverage:
+        reason = (
+            f"history coverage {coverage:.1%} is below forecast.min_history_coverage "
+            f"{forecast.min_history_coverage:.1%}"
+        )
+        return DataStatus(workload, coverage, last_observed, False, reason)
+    recent = coverage if recent_coverage is None else recent_coverage
+    if recent < forecast.min_coverage:
+        span = format_span(coverage_window(settings))
+        reason = (
+            f"coverage {recent:.1%} over the last {span} is below forecast.min_coverage "
+            f"{forecast.min_coverage:.1%}"
+        )
         return DataStatus(workload, coverage, last_observed, False, reason)
     return DataStatus(workload, coverage, last_observed, True)
+
+
+def coverage_window(settings: Settings) -> pd.Timedelta:
+    """Return the span before now over which coverage is measured (see ``assess_data``)."""
+    forecast = settings.forecast
+    return pd.Timedelta(seconds=min(forecast.coverage_window_seconds, forecast.history_seconds))
 
 
 def assess_history(history: History, now: pd.Timestamp, settings: Settings) -> DataStatus:
     """Judge ``history`` (already cut at ``now``) over the last ``forecast.history_seconds``."""
     window_start = now - pd.Timedelta(seconds=settings.forecast.history_seconds)
-    recent = history.values.loc[window_start:now]
-    coverage = float(recent.notna().mean()) if len(recent) else 0.0
-    observed = pd.DatetimeIndex(recent.index[recent.notna().to_numpy()])
+    in_window = history.values.loc[window_start:now]
+    coverage = float(in_window.notna().mean()) if len(in_window) else 0.0
+    recent = in_window.loc[now - coverage_window(settings) :]
+    recent_coverage = float(recent.notna().mean()) if len(recent) else 0.0
+    observed = pd.DatetimeIndex(in_window.index[in_window.notna().to_numpy()])
     last_observed = observed[-1] if len(observed) else None
     return assess_data(
         history.name,
@@ -158,6 +185,7 @@ def assess_history(history: History, now: pd.Timestamp, settings: Settings) -> D
         step=history.step,
         now=now,
         settings=settings,
+        recent_coverage=recent_coverage,
     )
 
 

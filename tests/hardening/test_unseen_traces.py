@@ -14,14 +14,17 @@ from forecaster.errors import ConfigError, MissingDataError
 from forecaster.history import History
 from forecaster.settings import CsvSourceSettings
 from forecaster.sources.csv import CsvSource
-from scaler.backtest.trace import build_trace
+from scaler.backtest.trace import TraceView, build_trace
 from scaler.cli.common import EXIT_CONFIG, EXIT_DATA, parse_timestamp
 from scaler.cli.main import app
-from tests.scaler.planning_fixtures import small_settings
+from tests.scaler.planning_fixtures import default_settings, servegen_history, small_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = ROOT / "config" / "peakcast.yaml"
 TRACE = ROOT / "data" / "servegen_m-large_10min.csv"
+
+
+WORKLOAD = "llm-m-large"
 
 
 @pytest.mark.parametrize("value", ["", "nan", "NaT"])
@@ -140,3 +143,25 @@ def test_jittered_csv_keeps_full_coverage(tmp_path: Path) -> None:
 
     assert history.coverage == 1.0
     assert any("sample grid" in note for note in history.report.notes)
+
+
+def test_old_gap_stops_holding_once_data_is_back() -> None:
+    """A 2.8-day outage holds capacity while it lasts and for no longer than the 6 h window."""
+    settings = default_settings()
+    history = servegen_history()
+    values = history.values.copy()
+    values.iloc[700:1100] = np.nan  # 400 ten-minute steps, days 4.9 to 7.6
+    view = TraceView(
+        build_trace(settings, {WORKLOAD: History(WORKLOAD, values, history.step)}), settings
+    )
+    gap_end = values.index[1100]
+
+    inside = view.data_status(WORKLOAD, gap_end - pd.Timedelta(hours=1))
+    just_after = view.data_status(WORKLOAD, gap_end + pd.Timedelta(hours=2))
+    later = view.data_status(WORKLOAD, gap_end + pd.Timedelta(hours=7))
+
+    assert not inside.usable
+    assert not just_after.usable
+    assert "over the last 6 h" in just_after.reason
+    assert later.usable
+    assert later.coverage < settings.forecast.min_coverage  # the gap is still in the history

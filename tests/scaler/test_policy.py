@@ -357,7 +357,30 @@ def test_assess_data_low_coverage() -> None:
         "llm", coverage=0.5, last_observed=T0, step=STEP, now=T0 + STEP, settings=SETTINGS
     )
     assert not status.usable
-    assert "coverage 50.0% is below" in status.reason
+    assert "coverage 50.0% over the last 6 h is below forecast.min_coverage" in status.reason
+
+
+@pytest.mark.parametrize(
+    ("coverage", "recent", "reason"),
+    [
+        pytest.param(0.7, 1.0, "", id="old-gap-covered-again"),
+        pytest.param(0.3, 1.0, "below forecast.min_history_coverage", id="sparse-history"),
+        pytest.param(0.9, 0.5, "over the last 6 h is below", id="spotty-recent-data"),
+    ],
+)
+def test_assess_data_coverage_windows(coverage: float, recent: float, reason: str) -> None:
+    status = assess_data(
+        "llm",
+        coverage=coverage,
+        last_observed=T0,
+        step=STEP,
+        now=T0 + STEP,
+        settings=SETTINGS,
+        recent_coverage=recent,
+    )
+    assert status.usable is (reason == "")
+    assert reason in status.reason
+    assert status.coverage == coverage
 
 
 def test_assess_data_no_sample() -> None:
