@@ -28,6 +28,7 @@ from scaler.report.model import (
     BacktestWindow,
     CapacityTrace,
     DemandView,
+    FloorRuleCounts,
     Report,
     TargetCheck,
     WorkloadMisses,
@@ -144,7 +145,16 @@ def backtest_section(
         capacity=capacity_trace(settings, result),
         wall_seconds=wall_seconds,
         misses=workload_misses(settings, result),
+        floor_rules=floor_rule_counts(result),
     )
+
+
+def floor_rule_counts(result: BacktestResult) -> tuple[FloorRuleCounts, ...] | None:
+    """Collect each peakcast policy's floor rule counts, or return None when none ran."""
+    names = [name for name in result.runs if name.startswith(PEAKCAST_PREFIX)]
+    if not names:
+        return None
+    return tuple(FloorRuleCounts(name, dict(result.runs[name].rule_counts)) for name in names)
 
 
 def workload_misses(

@@ -1,7 +1,8 @@
 """The report as JSON for automation: every number unrounded, no plots, no per-minute series.
 
 Times are ISO 8601 strings in UTC. NaN and infinity become null. docs/SIMULATOR.md
-describes the backtest keys, ``backtest.forecast_misses`` among them.
+describes the backtest keys, ``backtest.forecast_misses`` and ``backtest.floor_rules`` among
+them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from scaler.report.model import (
     BacktestSection,
     CapacityPlan,
     DemandView,
+    FloorRuleCounts,
     PoolPlan,
     Report,
     TargetCheck,
@@ -183,6 +185,18 @@ def _backtest(section: BacktestSection) -> dict[str, Any]:
         "forecast_misses": None
         if section.misses is None
         else [_workload_misses(workload) for workload in section.misses],
+        "floor_rules": None
+        if section.floor_rules is None
+        else [_floor_rules(counts) for counts in section.floor_rules],
+    }
+
+
+def _floor_rules(counts: FloorRuleCounts) -> dict[str, Any]:
+    return {
+        "policy": counts.policy,
+        "counts": counts.ordered_counts(),
+        "decisions": counts.decisions,
+        "unusable_data_share": counts.unusable_data_share,
     }
 
 

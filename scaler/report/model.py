@@ -16,11 +16,33 @@ import pandas as pd
 
 from scaler.backtest.metrics import RunMetrics
 from scaler.backtest.misses import BacktestMiss
+from scaler.core import decision
 
 ReportKind = Literal["forecast", "backtest"]
 
 # A 30-day month, so that monthly cost is a fixed multiple of daily cost.
 MONTH_DAYS = 30
+
+# The floor rules of ``scaler.core.decision`` in the order reports list them: the forecast
+# path, the data holds, the live-signal and guardrail rules, then static pools.
+FLOOR_RULES = (
+    decision.RULE_FORECAST,
+    decision.RULE_STABILIZATION,
+    decision.RULE_MAX_STEP,
+    decision.RULE_BOUNDS,
+    decision.RULE_MISSING_DATA_HOLD,
+    decision.RULE_SAFE_FLOOR,
+    decision.RULE_REACTIVE,
+    decision.RULE_OVERRIDE,
+    decision.RULE_BUDGET,
+    decision.RULE_MAX_NODES_ADDED,
+    decision.RULE_COOLDOWN,
+    decision.RULE_PAUSED,
+    decision.RULE_EXPIRED,
+    decision.RULE_STATIC,
+)
+# The rules that set a floor while a workload's data was unusable or no forecast was available.
+UNUSABLE_DATA_RULES = (decision.RULE_MISSING_DATA_HOLD, decision.RULE_SAFE_FLOOR)
 
 
 @dataclass(frozen=True)
@@ -310,11 +332,55 @@ class WorkloadMisses:
 
 
 @dataclass(frozen=True)
+class FloorRuleCounts:
+    """How many floor decisions of one peakcast policy each rule set, keyed by rule name.
+
+    Each policy cycle decides one floor per pool and per workload, and ``counts`` contains
+    them all, the ``static`` floors of static pools included.
+    """
+
+    policy: str
+    counts: Mapping[str, int]
+
+    @property
+    def decisions(self) -> int:
+        """Floor decisions without the ``static`` ones, which never depend on data."""
+        return sum(n for rule, n in self.counts.items() if rule != decision.RULE_STATIC)
+
+    def share(self, rule: str) -> float | None:
+        """Return the share of ``decisions`` set by ``rule``, or None without decisions."""
+        if self.decisions == 0:
+            return None
+        return self.counts.get(rule, 0) / self.decisions
+
+    @property
+    def unusable_data_count(self) -> int:
+        """Decisions set by ``missing_data_hold`` or ``safe_floor``."""
+        return sum(self.counts.get(rule, 0) for rule in UNUSABLE_DATA_RULES)
+
+    @property
+    def unusable_data_share(self) -> float | None:
+        """Share of ``decisions`` set by ``missing_data_hold`` or ``safe_floor``."""
+        if self.decisions == 0:
+            return None
+        return self.unusable_data_count / self.decisions
+
+    def ordered_counts(self) -> dict[str, int]:
+        """Return a count for every rule of ``FLOOR_RULES`` in that order, zeros included.
+
+        A rule outside ``FLOOR_RULES`` follows them, in name order.
+        """
+        extra = sorted(rule for rule in self.counts if rule not in FLOOR_RULES)
+        return {rule: self.counts.get(rule, 0) for rule in (*FLOOR_RULES, *extra)}
+
+
+@dataclass(frozen=True)
 class BacktestSection:
     """Every policy's metrics on one trace, the peak windows and the target checks.
 
     ``misses`` contains the forecast misses per workload, or is None when no peakcast policy
-    ran, so no forecast was compared with demand.
+    ran, so no forecast was compared with demand. ``floor_rules`` contains the rule counts of
+    each peakcast policy, or is None when none ran.
     """
 
     start: pd.Timestamp
@@ -325,6 +391,7 @@ class BacktestSection:
     capacity: CapacityTrace
     wall_seconds: float | None = None
     misses: tuple[WorkloadMisses, ...] | None = None
+    floor_rules: tuple[FloorRuleCounts, ...] | None = None
 
     @property
     def days(self) -> float:

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from forecaster.forecast import Forecast
 from scaler.backtest.metrics import RunMetrics
-from scaler.report.model import BacktestSection, CapacityPlan, TargetCheck, WorkloadMisses
+from scaler.core.decision import DataStatus
+from scaler.report.model import (
+    BacktestSection,
+    CapacityPlan,
+    FloorRuleCounts,
+    TargetCheck,
+    WorkloadMisses,
+)
 from scaler.settings import Settings
 
 ORACLE = "oracle"
+# Above this share of a peakcast policy's floor decisions set by missing_data_hold or
+# safe_floor, the summary states that unusable data, not the forecast, set those floors.
+UNUSABLE_DATA_SHARE_LIMIT = 0.05
 
 
 def backtest_summary(section: BacktestSection, plan: CapacityPlan | None) -> tuple[str, ...]:
@@ -26,6 +37,7 @@ def backtest_summary(section: BacktestSection, plan: CapacityPlan | None) -> tup
     for check in section.targets:
         sentences.append(_target_sentence(section.policies, check))
         sentences.extend(_losses(section, check.policy))
+    sentences.extend(_unusable_data_sentences(section.floor_rules or ()))
     for workload in section.misses or ():
         sentences.append(_misses_sentence(workload))
     if plan is not None:
@@ -34,6 +46,32 @@ def backtest_summary(section: BacktestSection, plan: CapacityPlan | None) -> tup
             f"from {plan.start:%Y-%m-%d %H:%M}: {_reserve_sentence(plan)}"
         )
     return tuple(sentences)
+
+
+def _unusable_data_sentences(policies: tuple[FloorRuleCounts, ...]) -> list[str]:
+    """Return a sentence per group of policies held on unusable data above the share limit.
+
+    A group is the policies with equal rule counts. The peakcast policies share one planner, so
+    they usually form one group.
+    """
+    groups: dict[tuple[tuple[str, int], ...], list[FloorRuleCounts]] = {}
+    for counts in policies:
+        share = counts.unusable_data_share
+        if share is not None and share > UNUSABLE_DATA_SHARE_LIMIT:
+            groups.setdefault(tuple(sorted(counts.counts.items())), []).append(counts)
+    sentences = []
+    for group in groups.values():
+        first = group[0]
+        names = [counts.policy for counts in group]
+        listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+        sentences.append(
+            f"{listed}: {first.unusable_data_share:.1%} of the floor decisions "
+            f"({first.unusable_data_count:,} of {first.decisions:,}) were missing_data_hold or "
+            "safe_floor, so the floors were held because the data was unusable then (coverage "
+            "below forecast.min_coverage, or stale or missing samples) or no forecast was "
+            "available. Shortfall in those cycles is not a forecast error."
+        )
+    return sentences
 
 
 def _misses_sentence(workload: WorkloadMisses) -> str:
@@ -58,14 +96,31 @@ def _span_text(plan: CapacityPlan) -> str:
 
 
 def forecast_summary(
-    settings: Settings, forecasts: Mapping[str, Forecast], plan: CapacityPlan
+    settings: Settings,
+    forecasts: Mapping[str, Forecast],
+    plan: CapacityPlan,
+    *,
+    data: Sequence[DataStatus] = (),
+    at: pd.Timestamp | None = None,
 ) -> tuple[str, ...]:
-    """Return the summary sentences of a capacity-planning report."""
+    """Return the summary sentences of a capacity-planning report.
+
+    ``data`` contains each workload's data status at ``at``, the time the report is made at.
+    Each unusable one gets a sentence right after the first.
+    """
     level = plan.planning_level
     sentences = [
         f"The plan covers {_span_text(plan)} from {plan.start:%Y-%m-%d %H:%M} UTC at the "
         f"P{level * 100:g} forecast."
     ]
+    for status in data:
+        if not status.usable:
+            when = "" if at is None else f" at {at:%Y-%m-%d %H:%M} UTC"
+            sentences.append(
+                f"The data of {status.workload} is unusable{when} ({status.reason}), so a live "
+                "cycle would hold its floors then (rule missing_data_hold, later safe_floor) "
+                "instead of following this forecast."
+            )
     for workload in settings.workloads:
         forecast = forecasts[workload.name]
         values = forecast.quantiles[level]

@@ -9,7 +9,16 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from forecaster.timegrid import format_span
-from scaler.report.model import BacktestSection, CapacityPlan, Report, TargetCheck, WorkloadMisses
+from scaler.core.decision import RULE_FORECAST, RULE_STATIC
+from scaler.report.model import (
+    FLOOR_RULES,
+    UNUSABLE_DATA_RULES,
+    BacktestSection,
+    CapacityPlan,
+    Report,
+    TargetCheck,
+    WorkloadMisses,
+)
 
 # The backtest's peak-window table lists at most this many windows. JSON has them all.
 MAX_WINDOW_ROWS = 24
@@ -51,6 +60,7 @@ def report_sections(report: Report) -> list[Section]:
                 (
                     policy_table(report.backtest),
                     target_table(report.backtest.targets),
+                    floor_rule_table(report.backtest),
                     backtest_window_table(report.backtest, zone),
                     pool_cost_table(report.backtest),
                 ),
@@ -179,6 +189,58 @@ def target_table(targets: tuple[TargetCheck, ...]) -> Table:
         ),
         rows=tuple(rows),
         numeric=(False, True, True, False),
+    )
+
+
+def floor_rule_table(section: BacktestSection) -> Table:
+    """Return the share of each peakcast policy's floor decisions that each rule set.
+
+    The forecast and the two data-hold rules always get a column, other rules only when they
+    set a floor in some policy. Static pools' fixed floors are left out.
+    """
+    if section.floor_rules is None:
+        return _floor_rule_frame(
+            (), (), "No peakcast policy ran, so no floor was decided by peakcast's rules."
+        )
+    policies = section.floor_rules
+    always = (RULE_FORECAST, *UNUSABLE_DATA_RULES)
+    unknown = sorted({rule for counts in policies for rule in counts.counts} - set(FLOOR_RULES))
+    rules = tuple(
+        rule
+        for rule in (*FLOOR_RULES, *unknown)
+        if rule != RULE_STATIC
+        and (rule in always or any(counts.counts.get(rule, 0) for counts in policies))
+    )
+    rows = tuple(
+        (
+            counts.policy,
+            f"{counts.decisions:,}",
+            *(share(counts.share(rule)) for rule in rules),
+        )
+        for counts in policies
+    )
+    return _floor_rule_frame(rules, rows)
+
+
+def _floor_rule_frame(
+    rules: tuple[str, ...], rows: tuple[tuple[str, ...], ...], empty: str = "None."
+) -> Table:
+    return Table(
+        title="Floor rules",
+        headers=("policy", "floor decisions", *rules),
+        rows=rows,
+        numeric=(False, *([True] * (1 + len(rules)))),
+        note=(
+            "Share of each peakcast policy's floor decisions that each rule set, with the rule "
+            "names of the decision log. Every policy cycle decides one floor per burst pool and "
+            "per workload. Static pools keep their fixed size and are left out. "
+            "missing_data_hold and safe_floor mark cycles in which a workload's data was "
+            "unusable (coverage below forecast.min_coverage, or stale or missing samples) or "
+            "no forecast was available, so the floors were held instead of following a "
+            "forecast. The peakcast policies share one planner, so their floor decisions are "
+            "the same. The HPA and the fast loop act above these floors and are not counted."
+        ),
+        empty=empty,
     )
 
 
