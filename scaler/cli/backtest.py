@@ -5,17 +5,13 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from forecaster.errors import ConfigError
-from scaler.backtest.misses import compared_level, miss_rule
-from scaler.backtest.policies import DEFAULT_POLICIES, policy_names
-from scaler.backtest.runner import BacktestResult, run_backtest
 from scaler.cli.common import (
     ConfigOption,
     LogFormatOption,
@@ -26,14 +22,30 @@ from scaler.cli.common import (
     reports_errors,
     setup,
 )
-from scaler.cli.timing import wall_clock_now
-from scaler.histories import HistoryLoader, trace_span
-from scaler.report.from_backtest import backtest_report
-from scaler.report.output import STDOUT, check_format, render, write
 from scaler.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from scaler.backtest.runner import BacktestResult
+    from scaler.histories import HistoryLoader
 
 # Formats of the result on standard output: the rich table, or the whole report as text.
 STDOUT_FORMATS = ("table", "markdown", "json")
+
+# The default of --policies, which --help shows. It copies scaler.backtest.policies.DEFAULT_POLICIES
+# because importing that package loads the backtest runner, pandas and numpy.
+# tests/scaler/test_cli_startup.py checks that the two are equal.
+DEFAULT_POLICIES = (
+    "reactive",
+    "static",
+    "schedule",
+    "holt_winters_replicas",
+    "oracle",
+    "peakcast",
+    "peakcast+reactive",
+    "peakcast+fastloop",
+)
 
 
 @reports_errors
@@ -80,6 +92,14 @@ def backtest(
     (see --policies). The table compares their under-provisioning, unserved demand, SLO
     attainment, GPU-hours, cost and scale actions.
     """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from scaler.backtest.policies import policy_names
+    from scaler.backtest.runner import run_backtest
+    from scaler.histories import HistoryLoader
+    from scaler.report.from_backtest import backtest_report
+    from scaler.report.output import STDOUT, check_format, render, write
+
     settings = setup(config, verbose, log_format)
     check_format(fmt, allowed=STDOUT_FORMATS)
     names = [name.strip() for name in policies.split(",") if name.strip()]
@@ -92,6 +112,10 @@ def backtest(
     loader = HistoryLoader(settings)
     first, last = _history_range(settings, loader, start, end)
     histories = {w.name: loader.load(w, first, last) for w in settings.workloads}
+
+    # run_backtest loads the forecasting engine (statsmodels) on first use. Loading it before
+    # the clock starts keeps the time printed in the table to the simulation alone.
+    import forecaster.engine  # noqa: F401
 
     began = time.perf_counter()
     with Progress(
@@ -134,6 +158,11 @@ def _history_range(
     settings: Settings, loader: HistoryLoader, start: str | None, end: str | None
 ) -> tuple[pd.Timestamp, pd.Timestamp]:
     """Return the span of history to replay: the options, else the traces, else up to now."""
+    import pandas as pd
+
+    from scaler.cli.timing import wall_clock_now
+    from scaler.histories import trace_span
+
     span = trace_span(loader, settings.workloads)
     if end is not None:
         last = parse_timestamp(end, settings.timezone, "--end")
@@ -213,6 +242,8 @@ def miss_line(result: BacktestResult, settings: Settings) -> str | None:
 
     Each count is given with the upper quantile and duration that define a miss.
     """
+    from scaler.backtest.misses import compared_level, miss_rule
+
     if not any(name.startswith("peakcast") for name in result.runs):
         return None
     parts = []

@@ -7,9 +7,8 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -24,6 +23,9 @@ from forecaster.errors import (
 from scaler.config_loader import ConfigErrors, load_settings
 from scaler.logging_setup import configure_logging
 from scaler.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Without a terminal rich falls back to 80 columns, which folds the tables; 140 keeps them whole.
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -125,6 +127,8 @@ def setup(config: Path | None, verbose: int, log_format: str) -> Settings:
 
 def parse_timestamp(value: str, zone: str, option: str = "--at") -> pd.Timestamp:
     """Parse an ISO 8601 timestamp; one without an offset is read in ``zone``."""
+    import pandas as pd
+
     expected = "an ISO 8601 timestamp such as 2024-05-01T14:00:00"
     try:
         stamp = pd.Timestamp(value)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from forecaster.errors import ConfigError
 from forecaster.settings import CsvSourceSettings
-from scaler.capacity_estimate import CapacityEstimate, estimate_newest, version_segments
 from scaler.cli.common import (
     ConfigOption,
     LogFormatOption,
@@ -23,6 +22,11 @@ from scaler.cli.common import (
     setup,
 )
 from scaler.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from scaler.capacity_estimate import CapacityEstimate
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,8 @@ def estimate_capacity(
     knee) and reports where the fit reaches the SLO; a moving-block bootstrap gives the
     interval. Demand must count arrivals, because completions stop growing at capacity.
     """
+    from scaler.capacity_estimate import estimate_newest, version_segments
+
     settings = setup(config, verbose, log_format)
     defaults = _defaults(settings, workload)
     columns = _Columns(
@@ -161,6 +167,8 @@ def _defaults(settings: Settings, workload: str | None) -> _Defaults:
 
 
 def _read(path: Path, columns: _Columns, zone: str) -> pd.DataFrame:
+    import pandas as pd
+
     try:
         frame = pd.read_csv(path)
     except FileNotFoundError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -19,9 +20,9 @@ from scaler.cli.common import (
     setup,
 )
 from scaler.cli.kube_options import ContextOption, KubeconfigOption, with_kubeconfig
-from scaler.cli.timing import wall_clock_now
-from scaler.kube.clusters import build_cluster_clients
-from scaler.kube.expiry import ExpiryResult, expire_floors
+
+if TYPE_CHECKING:
+    from scaler.kube.expiry import ExpiryResult
 
 
 @reports_errors
@@ -51,6 +52,10 @@ def expire(
     Run it from a CronJob (deploy/guardrails) so a dead peakcast cannot leave a fleet scaled
     up. Exits with code 4 when a write failed.
     """
+    from scaler.cli.timing import wall_clock_now
+    from scaler.kube.clusters import build_cluster_clients
+    from scaler.kube.expiry import expire_floors
+
     settings = with_kubeconfig(setup(config, verbose, log_format), kubeconfig, context)
     now = parse_timestamp(at, settings.timezone) if at else wall_clock_now()
     clients = build_cluster_clients(settings)

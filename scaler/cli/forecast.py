@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from forecaster.engine import ForecastEngine
 from forecaster.errors import ConfigError
-from forecaster.forecast import Forecast
 from scaler.cli.common import (
     ConfigOption,
     LogFormatOption,
@@ -21,8 +19,9 @@ from scaler.cli.common import (
     reports_errors,
     setup,
 )
-from scaler.cli.timing import resolve_at
-from scaler.histories import HistoryLoader, select_workloads
+
+if TYPE_CHECKING:
+    from forecaster.forecast import Forecast
 
 
 @reports_errors
@@ -50,6 +49,10 @@ def forecast(
     log_format: str = LogFormatOption,
 ) -> None:
     """Forecast each workload's demand with calibrated quantiles."""
+    from forecaster.engine import ForecastEngine
+    from scaler.cli.timing import resolve_at
+    from scaler.histories import HistoryLoader, select_workloads
+
     settings = setup(config, verbose, log_format)
     if output is not None and output.suffix not in (".csv", ".json"):
         raise ConfigError("--output", str(output), "a path ending in .csv or .json")
@@ -93,6 +96,8 @@ def _print_forecast(result: Forecast, unit: str, coverage: float, rows: int) -> 
 
 
 def _write(results: list[Forecast], output: Path) -> None:
+    import pandas as pd
+
     frames = []
     for result in results:
         frame = result.frame()

@@ -6,6 +6,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
+# The command modules import pandas, statsmodels, matplotlib, the Kubernetes client and the
+# scheduler inside the functions that use them, so that --help and --version load none of them.
+# tests/scaler/test_cli_startup.py checks this.
 from scaler.cli import backtest, estimate, expire, forecast, plan, report, run, status, validate
 
 app = typer.Typer(

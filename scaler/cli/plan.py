@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from forecaster.errors import TransientError
-from forecaster.forecast import Forecast
-from scaler.actuators.base import Actuator, ApplyResult
-from scaler.actuators.dry_run import DryRunActuator
 from scaler.cli.common import (
     EXIT_TRANSIENT,
     ConfigOption,
@@ -22,13 +19,16 @@ from scaler.cli.common import (
     reports_errors,
     setup,
 )
-from scaler.cli.timing import resolve_at
-from scaler.core.decision import CycleDecision
-from scaler.histories import HistoryLoader
-from scaler.journal import DecisionJournal
-from scaler.replay import plan_at
 from scaler.settings import Settings
 from scaler.signals.settings import has_signals
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from forecaster.forecast import Forecast
+    from scaler.actuators.base import Actuator, ApplyResult
+    from scaler.core.decision import CycleDecision
+    from scaler.histories import HistoryLoader
 
 
 @reports_errors
@@ -66,6 +66,12 @@ def plan(
     cluster and the cycle writes, as one cycle of 'peakcast run' does. Each floor is printed
     with the forecast quantile behind it and the rule that set it.
     """
+    from scaler.actuators.dry_run import DryRunActuator
+    from scaler.cli.timing import resolve_at
+    from scaler.histories import HistoryLoader
+    from scaler.journal import DecisionJournal
+    from scaler.replay import plan_at
+
     settings = setup(config, verbose, log_format)
     if kubeconfig is not None or context is not None:
         overrides = {
@@ -107,6 +113,7 @@ def _apply_live(settings: Settings, loader: HistoryLoader, at_time: pd.Timestamp
     """
     # Imported here so that dry-run planning never loads the Kubernetes client.
     from scaler.cycle import LiveCycle
+    from scaler.journal import DecisionJournal
     from scaler.kube.registry import build_actuator, build_kube_client
 
     actuator: Actuator = build_actuator(settings, dry_run=settings.dry_run)

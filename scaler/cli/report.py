@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 
-from forecaster.engine import ForecastEngine
 from forecaster.errors import ConfigError
-from forecaster.forecast import Forecast
-from forecaster.history import History
 from scaler.cli.common import (
     ConfigOption,
     LogFormatOption,
@@ -20,13 +18,18 @@ from scaler.cli.common import (
     reports_errors,
     setup,
 )
-from scaler.cli.timing import resolve_at
-from scaler.histories import HistoryLoader
-from scaler.report.from_forecast import forecast_report
-from scaler.report.output import FORMATS, STDOUT, SUFFIXES, check_format, render, write
 from scaler.settings import Settings
 
+if TYPE_CHECKING:
+    from forecaster.forecast import Forecast
+    from forecaster.history import History
+
 DAY_SECONDS = 86_400
+
+# The formats listed in the --format help. It copies scaler.report.output.FORMATS because
+# importing that module loads the renderers and matplotlib.
+# tests/scaler/test_cli_startup.py checks that the two are equal.
+REPORT_FORMATS = ("html", "markdown", "json")
 
 
 @reports_errors
@@ -40,7 +43,9 @@ def report(
     horizon_days: float = typer.Option(
         7.0, "--horizon-days", help="How far ahead to forecast and plan, in days."
     ),
-    fmt: str = typer.Option("html", "--format", "-f", help=f"Output format: {', '.join(FORMATS)}."),
+    fmt: str = typer.Option(
+        "html", "--format", "-f", help=f"Output format: {', '.join(REPORT_FORMATS)}."
+    ),
     output: str | None = typer.Option(
         None,
         "--output",
@@ -62,6 +67,12 @@ def report(
     The plan gives GPUs and nodes per pool and window, the recommended pool bounds and reserve,
     and the cost.
     """
+    from forecaster.engine import ForecastEngine
+    from scaler.cli.timing import resolve_at
+    from scaler.histories import HistoryLoader
+    from scaler.report.from_forecast import forecast_report
+    from scaler.report.output import STDOUT, SUFFIXES, check_format, render, write
+
     settings = setup(config, verbose, log_format)
     check_format(fmt)
     if not 0 < reserve_quantile <= 1:

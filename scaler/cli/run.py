@@ -8,9 +8,9 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
-from kubernetes import client as k8s
 
 from forecaster.errors import ConfigError
 from scaler.cli.common import (
@@ -23,12 +23,12 @@ from scaler.cli.common import (
     setup,
 )
 from scaler.cli.plan import print_decision, print_results
-from scaler.kube.client import build_api_client
-from scaler.kube.events import default_reporting_instance
-from scaler.kube.registry import build_actuator, build_kube_client
-from scaler.service.app import LeaseSetup, ServiceApp
-from scaler.service.leader import LeaseConfig
 from scaler.settings import Settings
+
+if TYPE_CHECKING:
+    from kubernetes import client as k8s
+
+    from scaler.service.app import LeaseSetup, ServiceApp
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +84,9 @@ def run(
     run. SIGTERM or SIGINT stops it: a cycle that is applying finishes, one that is not yet
     applying is abandoned, and the Lease is released.
     """
+    from scaler.kube.registry import build_actuator, build_kube_client
+    from scaler.service.app import ServiceApp
+
     settings = setup(config, max(verbose, 1), log_format)
     host, port = parse_listen(listen)
     settings = _with_cluster_options(settings, kubeconfig, context, in_cluster)
@@ -124,6 +127,8 @@ def _with_cluster_options(
 
 
 def _api_client(settings: Settings, in_cluster: bool) -> k8s.ApiClient:
+    from scaler.kube.client import build_api_client
+
     kube = settings.kubernetes
     if in_cluster and not os.environ.get("KUBERNETES_SERVICE_HOST"):
         raise ConfigError(
@@ -137,6 +142,12 @@ def _api_client(settings: Settings, in_cluster: bool) -> k8s.ApiClient:
 
 
 def _lease(settings: Settings, api_client: k8s.ApiClient, identity: str | None) -> LeaseSetup:
+    from kubernetes import client as k8s
+
+    from scaler.kube.events import default_reporting_instance
+    from scaler.service.app import LeaseSetup
+    from scaler.service.leader import LeaseConfig
+
     service = settings.service
     config = LeaseConfig(
         name=service.lease_name,

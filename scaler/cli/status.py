@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -23,16 +22,12 @@ from scaler.cli.common import (
     setup,
 )
 from scaler.cli.kube_options import ContextOption, KubeconfigOption, with_kubeconfig
-from scaler.cli.timing import wall_clock_now
-from scaler.core.overrides import active_overrides
-from scaler.kube.budget_usage import read_usage
-from scaler.kube.clusters import build_cluster_clients
-from scaler.kube.controls import pause_reason
-from scaler.kube.expiry import expires_at
-from scaler.kube.gitops import REVERTED_ANNOTATION, RevertRecord
-from scaler.kube.inventory import FloorObject, annotation_record, read_floor_objects
-from scaler.kube.writer import LAST_CHANGE_ANNOTATION
 from scaler.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from scaler.kube.inventory import FloorObject
 
 
 @reports_errors
@@ -54,6 +49,10 @@ def status(
 
     Reads the cluster (or each cluster under 'clusters') and writes nothing.
     """
+    from scaler.cli.timing import wall_clock_now
+    from scaler.kube.clusters import build_cluster_clients
+    from scaler.kube.inventory import read_floor_objects
+
     if output not in ("table", "json"):
         raise ConfigError("--output", output, "table or json")
     settings = with_kubeconfig(setup(config, verbose, log_format), kubeconfig, context)
@@ -71,6 +70,12 @@ def status(
 
 def floor_row(item: FloorObject, now: pd.Timestamp) -> dict[str, Any]:
     """Describe one floor object: value, last change, expiry, pause and revert."""
+    from scaler.kube.controls import pause_reason
+    from scaler.kube.expiry import expires_at
+    from scaler.kube.gitops import REVERTED_ANNOTATION, RevertRecord
+    from scaler.kube.inventory import annotation_record
+    from scaler.kube.writer import LAST_CHANGE_ANNOTATION
+
     annotations = item.annotations
     expires = expires_at(annotations)
     reverted = RevertRecord.parse(annotations.get(REVERTED_ANNOTATION))
@@ -97,6 +102,9 @@ def control_rows(
     settings: Settings, objects: list[FloorObject], now: pd.Timestamp
 ) -> list[dict[str, str]]:
     """List the pauses (configured and annotated) and the overrides in force at ``now``."""
+    from scaler.core.overrides import active_overrides
+    from scaler.kube.controls import pause_reason
+
     guardrails = settings.guardrails
     rows: list[dict[str, str]] = []
 
@@ -135,6 +143,8 @@ def control_rows(
 
 def _budget_detail(settings: Settings, item: FloorObject, now: pd.Timestamp) -> str | None:
     """Describe a burst pool's GPU-hours today from its usage record; None without one."""
+    from scaler.kube.budget_usage import read_usage
+
     if settings.pool(item.name).kind != "burst" or item.obj is None:
         return None
     usage = read_usage(item.obj, None, item.name, now, settings)
@@ -178,6 +188,8 @@ def _floor_table(rows: list[dict[str, Any]], now: pd.Timestamp) -> Table:
 
 
 def _expiry_text(stamp: str | None, now: pd.Timestamp) -> str:
+    import pandas as pd
+
     if stamp is None:
         return "-"
     seconds = (pd.Timestamp(stamp) - now).total_seconds()

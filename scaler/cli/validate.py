@@ -15,8 +15,6 @@ from scaler.cli.common import (
     reports_errors,
     setup,
 )
-from scaler.config_checks import check_sources
-from scaler.signals.table import configured_signal_table
 
 
 @reports_errors
@@ -31,6 +29,9 @@ def validate_config(
     Thanos demand query is checked against the PromQL rules. No query is sent and no cluster
     is contacted.
     """
+    from scaler.config_checks import check_sources
+    from scaler.signals.table import configured_signal_table
+
     settings = setup(config, verbose, log_format)
     checked = check_sources(settings)
 
