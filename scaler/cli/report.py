@@ -95,7 +95,12 @@ def report(
     with ui.status("planning capacity and rendering the report..."):
         source = str(config) if config is not None else "embedded config/peakcast.yaml"
         built = forecast_report(
-            settings, histories, forecasts, source=source, reserve_quantile=reserve_quantile
+            settings,
+            histories,
+            forecasts,
+            source=source,
+            reserve_quantile=reserve_quantile,
+            at=cutoff,
         )
         text = render(built, fmt)
     write(text, target)
