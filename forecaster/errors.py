@@ -17,14 +17,30 @@ class PeakcastError(Exception):
     """Root of every error peakcast raises on purpose."""
 
 
+class _Missing:
+    """The value of a required key that the config leaves out."""
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+MISSING = _Missing()
+
+
 class ConfigError(PeakcastError):
-    """Invalid configuration: names the key path, the value and what is allowed."""
+    """Invalid configuration: names the key path, the value and what is allowed.
+
+    A required key that is left out has the value ``MISSING``.
+    """
 
     def __init__(self, key: str, value: object, allowed: str) -> None:
         self.key = key
         self.value = value
         self.allowed = allowed
-        super().__init__(f"{key}: invalid value {value!r}: {allowed}")
+        if value is MISSING:
+            super().__init__(f"{key}: missing: {allowed}")
+        else:
+            super().__init__(f"{key}: invalid value {value!r}: {allowed}")
 
 
 class DataError(PeakcastError):

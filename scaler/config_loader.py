@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
 import re
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from forecaster.errors import ConfigError
+from forecaster.errors import MISSING, ConfigError
 from forecaster.settings import CsvSourceSettings, ThanosSourceSettings
 from scaler.settings import InvalidReferenceError, Settings
 
@@ -71,11 +74,17 @@ def _from_validation_error(error: ValidationError, raw: Any) -> ConfigErrors:
     for detail in error.errors(include_url=False):
         location = _without_union_tags(detail["loc"], raw)
         message = str(detail["msg"]).removeprefix("Value error, ")
+        value = detail.get("input")
         if detail["type"] == "extra_forbidden":
             message = "no such key; remove it or check its spelling"
+            guess = _close_key(location)
+            if guess is not None:
+                message += f" (did you mean {guess!r}?)"
         elif detail["type"] == "missing":
             message = "a value is required"
-        value = detail.get("input")
+            value = MISSING
+        else:
+            message += _unit_hint(location, str(detail["type"]))
         context = detail.get("ctx") or {}
         if detail["type"] in ("union_tag_not_found", "union_tag_invalid"):
             # Name the discriminator key ('kind' or 'mode') itself, not the entry holding it.
@@ -93,6 +102,15 @@ def _from_validation_error(error: ValidationError, raw: Any) -> ConfigErrors:
             key, value, message = cause.key, cause.value, str(cause)
         elif not location:
             key = _key_from_message(message, raw) or key
+        elif isinstance(value, dict):
+            # A check of a whole entry ("min_nodes (13) must not exceed max_nodes (12)") names
+            # the first key of its message, so point at that key and its value. Only numbers
+            # are shown this way: a text value such as a URL may carry a credential.
+            named = _LEADING_FIELD.match(message)
+            field_value = value.get(named.group(1)) if named is not None else None
+            if named is not None and isinstance(field_value, int | float):
+                key = f"{key}.{named.group(1)}"
+                value = field_value
         if isinstance(value, dict | list):
             value = "<" + type(value).__name__ + ">"
         found.append(ConfigError(key, value, message))
@@ -100,6 +118,59 @@ def _from_validation_error(error: ValidationError, raw: Any) -> ConfigErrors:
 
 
 _LEADING_KEY = re.compile(r"^([a-z_]+(?:\.[a-z_]+)*)\b")
+_LEADING_FIELD = re.compile(r"^([a-z_]+)\b")
+_FRACTION_NAMES = ("utilization", "coverage", "level", "ratio", "quantile")
+
+
+def _unit_hint(location: Sequence[int | str], error_type: str) -> str:
+    """Return a hint on the unit a key takes, for a type or range error, else ''."""
+    name = next((part for part in reversed(location) if isinstance(part, str)), "")
+    if name.endswith("_seconds") and error_type.startswith("int_"):
+        return " (a whole number of seconds, e.g. 420 for 7 minutes)"
+    if any(word in name for word in _FRACTION_NAMES) and error_type in (
+        "less_than_equal",
+        "less_than",
+    ):
+        return " (a fraction, e.g. 0.8 for 80 %)"
+    return ""
+
+
+def _close_key(location: Sequence[int | str]) -> str | None:
+    """Return the known setting name closest to the unknown key at the end of ``location``."""
+    unknown = location[-1] if location else None
+    if not isinstance(unknown, str):
+        return None
+    matches = difflib.get_close_matches(unknown, _setting_names(), n=1, cutoff=0.8)
+    return matches[0] if matches else None
+
+
+@functools.cache
+def _setting_names() -> tuple[str, ...]:
+    """Return every field name of the settings models, for spelling suggestions."""
+    names: set[str] = set()
+    pending: list[type[BaseModel]] = [Settings]
+    seen: set[type[BaseModel]] = set()
+    while pending:
+        model = pending.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            names.add(name)
+            pending.extend(_models_in(field.annotation))
+    return tuple(sorted(names))
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """Return the pydantic models an annotation refers to (inside lists, dicts, unions)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for argument in typing.get_args(annotation):
+        found.extend(_models_in(argument))
+    return found
+
+
 _LEADING_ENTRY = re.compile(r"^(pool|workload) '([^']+)'")
 
 
@@ -174,5 +245,14 @@ def load_settings(path: Path | None = None) -> Settings:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ConfigError("--config", str(config_path), f"valid YAML ({error})") from None
+        raise ConfigError("--config", str(config_path), _yaml_problem(error)) from None
     return parse_settings(raw, config_path.resolve().parent)
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """Describe a YAML syntax error with its line and column in the file."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    if mark is None or problem is None:
+        return f"valid YAML ({error})"
+    return f"valid YAML; line {mark.line + 1}, column {mark.column + 1}: {problem}"

@@ -8,7 +8,13 @@ import pytest
 import yaml
 
 from forecaster.errors import ConfigError
-from scaler.config_loader import DEFAULT_CONFIG, ConfigErrors, format_location, parse_settings
+from scaler.config_loader import (
+    DEFAULT_CONFIG,
+    ConfigErrors,
+    format_location,
+    load_settings,
+    parse_settings,
+)
 
 
 def default_raw() -> dict:
@@ -68,5 +74,54 @@ def test_replica_bounds_must_be_ordered() -> None:
 
     errors = errors_of(raw)
 
-    assert errors[0].key == "workloads[0].capacity"
+    assert errors[0].key == "workloads[0].capacity.min_replicas"
+    assert errors[0].value == 10
     assert "min_replicas (10)" in errors[0].allowed
+
+
+def test_missing_key_says_missing() -> None:
+    raw = default_raw()
+    del raw["pools"][1]["gpus_per_node"]
+
+    errors = errors_of(raw)
+
+    assert str(errors[0]) == "pools[1].gpus_per_node: missing: a value is required"
+
+
+def test_misspelt_key_gets_a_suggestion() -> None:
+    raw = default_raw()
+    raw["pools"][1]["node_provisionning_seconds"] = 900
+
+    errors = errors_of(raw)
+
+    assert errors[0].key == "pools[1].node_provisionning_seconds"
+    assert errors[0].allowed.endswith("(did you mean 'node_provisioning_seconds'?)")
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "hint"),
+    [
+        (("workloads", 0, "workload_start_seconds"), "7m", "a whole number of seconds"),
+        (("workloads", 0, "capacity", "target_utilization"), 80, "a fraction, e.g. 0.8"),
+    ],
+)
+def test_unit_errors_name_the_unit(path: tuple, value: object, hint: str) -> None:
+    raw = default_raw()
+    parent = raw
+    for part in path[:-1]:
+        parent = parent[part]
+    parent[path[-1]] = value
+
+    errors = errors_of(raw)
+
+    assert hint in errors[0].allowed
+
+
+def test_yaml_error_names_line(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("version: 1\npools:\n  - name: a\n   kind: burst\n")
+
+    with pytest.raises(ConfigError) as raised:
+        load_settings(config)
+
+    assert "line 4, column 4" in raised.value.allowed
