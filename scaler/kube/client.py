@@ -89,9 +89,23 @@ def build_api_client(
                 context=context, client_configuration=configuration, persist_config=False
             )
     except (ConfigException, OSError) as error:
-        where = str(kubeconfig_path) if kubeconfig_path else "in-cluster or default kubeconfig"
+        if kubeconfig_path is not None:
+            raise ConfigError(
+                "kubernetes.kubeconfig_path",
+                str(kubeconfig_path),
+                f"a usable Kubernetes client config ({error})",
+            ) from error
+        # Nothing was configured, so name what was tried and how to point at a cluster.
+        tried = (
+            "the pod's service account"
+            if os.environ.get("KUBERNETES_SERVICE_HOST")
+            else f"$KUBECONFIG or ~/.kube/config ({error})"
+        )
         raise ConfigError(
-            "kubernetes.kubeconfig_path", where, f"a usable Kubernetes client config ({error})"
+            "kubernetes.kubeconfig_path",
+            "unset",
+            f"a kubeconfig file, because no cluster was found through {tried}; pass "
+            "--kubeconfig PATH or set kubernetes.kubeconfig_path",
         ) from error
     return k8s.ApiClient(configuration)
 

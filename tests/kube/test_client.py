@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes import client as k8s
+from kubernetes.config import kube_config
 
 from forecaster.errors import ConfigError, TransientError
 from scaler.kube.client import ForbiddenError, KubeClient, build_api_client
@@ -124,3 +126,17 @@ def test_dry_run_stores_nothing(
         "platform.peakcast.io/v1alpha1", "gpunodepools", "cloud-h100", b.POOL_NAMESPACE
     )
     assert pool["spec"]["desiredNodes"] == 1
+
+
+def test_no_cluster_config_says_how_to_point_at_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The client reads $KUBECONFIG and ~ once, at import, into its default location.
+    default = Path(os.path.expanduser(kube_config.KUBE_CONFIG_DEFAULT_LOCATION))
+    if default.exists():
+        pytest.skip(f"this machine has a kubeconfig at {default}")
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+
+    with pytest.raises(ConfigError) as raised:
+        build_api_client()
+
+    assert raised.value.value == "unset"
+    assert "pass --kubeconfig PATH or set kubernetes.kubeconfig_path" in raised.value.allowed
