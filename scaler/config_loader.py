@@ -18,6 +18,25 @@ from forecaster.settings import CsvSourceSettings, ThanosSourceSettings
 from scaler.settings import InvalidReferenceError, Settings
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "peakcast.yaml"
+WORKING_DIR_CONFIG = Path("config") / "peakcast.yaml"
+
+
+def default_config_path() -> Path:
+    """Return the config used without ``--config``.
+
+    That is ``config/peakcast.yaml`` in the working directory, else the one of the source
+    checkout the package runs from. An installed wheel has no checkout, so without a config in
+    the working directory this raises a ConfigError that asks for ``--config``.
+    """
+    for candidate in (WORKING_DIR_CONFIG, DEFAULT_CONFIG):
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        "--config",
+        "not given",
+        f"the path of a config file, because there is no {WORKING_DIR_CONFIG} in the working "
+        "directory",
+    )
 
 
 class ConfigErrors(ConfigError):
@@ -234,8 +253,8 @@ def _resolve_paths(
 
 
 def load_settings(path: Path | None = None) -> Settings:
-    """Read the YAML file at ``path`` (default: the embedded config) and validate it."""
-    config_path = Path(path) if path is not None else DEFAULT_CONFIG
+    """Read the YAML file at ``path`` (default: ``default_config_path()``) and validate it."""
+    config_path = Path(path) if path is not None else default_config_path()
     try:
         text = config_path.read_text(encoding="utf-8")
     except FileNotFoundError:

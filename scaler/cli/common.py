@@ -45,7 +45,8 @@ ConfigOption = typer.Option(
     None,
     "--config",
     "-c",
-    help="Path of the peakcast YAML config. Default: the embedded config/peakcast.yaml.",
+    help="Path of the peakcast YAML config. Default: config/peakcast.yaml in the working "
+    "directory, else the one of the source checkout.",
 )
 VerboseOption = typer.Option(
     0, "--verbose", "-v", count=True, help="Log more: -v for decisions (INFO), -vv for DEBUG."

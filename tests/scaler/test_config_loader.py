@@ -8,9 +8,11 @@ import pytest
 import yaml
 
 from forecaster.errors import ConfigError
+from scaler import config_loader
 from scaler.config_loader import (
     DEFAULT_CONFIG,
     ConfigErrors,
+    default_config_path,
     format_location,
     load_settings,
     parse_settings,
@@ -125,3 +127,27 @@ def test_yaml_error_names_line(tmp_path: Path) -> None:
         load_settings(config)
 
     assert "line 4, column 4" in raised.value.allowed
+
+
+def test_default_config_prefers_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "peakcast.yaml").write_text(DEFAULT_CONFIG.read_text())
+    monkeypatch.chdir(tmp_path)
+
+    assert default_config_path().resolve() == tmp_path / "config" / "peakcast.yaml"
+
+
+def test_installed_package_without_config_asks_for_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An installed wheel has no source checkout next to the package.
+    monkeypatch.setattr(config_loader, "DEFAULT_CONFIG", tmp_path / "absent" / "peakcast.yaml")
+    monkeypatch.chdir(tmp_path)
+
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+
+    assert raised.value.key == "--config"
+    assert "no config/peakcast.yaml in the working directory" in raised.value.allowed
