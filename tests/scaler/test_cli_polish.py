@@ -132,8 +132,8 @@ def test_yaml_syntax_error_labelled_once(runner: CliRunner, tmp_path: Path) -> N
 
     assert result.exit_code == 2
     lines = result.stderr.splitlines()
-    assert len(lines) > 1
     assert lines[0].startswith(f"config error: --config: invalid value '{config}'")
+    assert "line 3, column 8: mapping values are not allowed here" in lines[0]
     assert result.stderr.count("config error:") == 1
     assert all(line.startswith("  ") for line in lines[1:])
 
