@@ -141,11 +141,13 @@ class CsvSource:
         frame = self._read_frame()
         timestamp_column = self._settings.timestamp_column
         if timestamp_column not in frame.columns:
-            raise ConfigError(
-                self._key("timestamp_column"),
-                timestamp_column,
-                f"a column of {self._settings.path}: {', '.join(map(str, frame.columns))}",
-            )
+            allowed = f"a column of {self._settings.path}: {', '.join(map(str, frame.columns))}"
+            if _looks_like_data(frame.columns):
+                allowed += (
+                    ". Those names look like values, so the file may lack its header row; add "
+                    "one with the timestamp column and the value columns"
+                )
+            raise ConfigError(self._key("timestamp_column"), timestamp_column, allowed)
         values = frame.drop(columns=[timestamp_column])
         self._check_missing_value_keys(values)
         try:
@@ -257,6 +259,14 @@ class CsvSource:
                 "no step of its own; request a step explicitly"
             )
         return table.sample_step
+
+
+def _looks_like_data(columns: pd.Index) -> bool:
+    """Tell whether header names read as numbers or times, as a first data row would."""
+    names = [str(name).strip() for name in columns]
+    numbers = pd.to_numeric(pd.Series(names), errors="coerce").notna()
+    times = pd.to_datetime(pd.Series(names), errors="coerce", format="ISO8601").notna()
+    return bool(len(names)) and bool((numbers | times).mean() >= 0.5)
 
 
 def _window_report(

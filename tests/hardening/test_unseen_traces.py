@@ -165,3 +165,19 @@ def test_old_gap_stops_holding_once_data_is_back() -> None:
     assert "over the last 6 h" in just_after.reason
     assert later.usable
     assert later.coverage < settings.forecast.min_coverage  # the gap is still in the history
+
+
+@pytest.mark.parametrize(
+    ("header", "hint"), [(False, True), (True, False)], ids=["header-less", "wrong-name"]
+)
+def test_missing_timestamp_column_hints_at_header(tmp_path: Path, header: bool, hint: bool) -> None:
+    path = tmp_path / "trace.csv"
+    rows = "1970-01-01T00:00:00,212.78\n1970-01-01T00:10:00,179.7\n"
+    path.write_text(("time,rps\n" if header else "") + rows)
+    source = CsvSource(CsvSourceSettings(kind="csv", path=path))
+
+    with pytest.raises(ConfigError) as raised:
+        source.columns()
+
+    assert raised.value.key == "timestamp_column"
+    assert ("may lack its header row" in raised.value.allowed) is hint
