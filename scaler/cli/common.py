@@ -49,7 +49,12 @@ ConfigOption = typer.Option(
     "directory, else the one of the source checkout.",
 )
 VerboseOption = typer.Option(
-    0, "--verbose", "-v", count=True, help="Log more: -v for decisions (INFO), -vv for DEBUG."
+    0,
+    "--verbose",
+    "-v",
+    count=True,
+    metavar="",
+    help="Log more: -v for decisions (INFO), -vv for DEBUG.",
 )
 LogFormatOption = typer.Option("text", "--log-format", help="Log format on stderr: text or json.")
 
