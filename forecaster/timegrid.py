@@ -230,7 +230,7 @@ def snap_jitter(times: pd.DatetimeIndex, step: pd.Timedelta) -> tuple[pd.Datetim
     """Move each time to the nearest point of the sample grid that the times share.
 
     Exported metrics often carry timestamps a second or two off their nominal step. Placed on
-    the grid by floor, a sample 1 s early lands in the step before its own, so one step holds
+    the grid by floor, a sample 1 s early lands in the step before its own, so one step gets
     two samples and the next none, and coverage drops although no sample is missing. The
     shared grid is ``step`` apart at the times' mean phase (the circular mean of each time
     modulo ``step``, in whole seconds), so a trace whose samples all sit at :30 keeps them

@@ -26,7 +26,7 @@ def default_config_path() -> Path:
 
     That is ``config/peakcast.yaml`` in the working directory, else the one of the source
     checkout the package runs from. An installed wheel has no checkout, so without a config in
-    the working directory this raises a ConfigError that asks for ``--config``.
+    the working directory this raises a ConfigError that requests ``--config``.
     """
     for candidate in (WORKING_DIR_CONFIG, DEFAULT_CONFIG):
         if candidate.is_file():
