@@ -235,7 +235,7 @@ def snap_jitter(times: pd.DatetimeIndex, step: pd.Timedelta) -> tuple[pd.Datetim
     shared grid is ``step`` apart at the times' mean phase (the circular mean of each time
     modulo ``step``, in whole seconds), so a trace whose samples all sit at :30 keeps them
     there. A mean phase within a tenth of a step of the epoch-aligned grid counts as that
-    grid. Returns the moved times and a note that says how many moved, or None when none did.
+    grid. Returns the moved times and a note that gives how many moved, or None when none did.
     """
     if len(times) < 2 or step < pd.Timedelta(seconds=2):
         return times, None

@@ -79,6 +79,9 @@ def guard_raises(
     ``current`` contains every floor's current value, so shared budgets see every pool.
     ``cycle`` is the guardrail state of the last planning cycle.
     """
+    if not raises:
+        # Nothing to guard: skip the guardrails, which the fast loop would run every cycle.
+        return GuardedRaises((), {}, replace(state, limited={}))
     requested: dict[FloorKey, FloorDecision] = {(f.kind, f.name): f for f in raises}
     pools, workloads = _all_floors(requested, current, settings)
     merged = replace(cycle, last_change=_latest(cycle.last_change, state.last_raise))

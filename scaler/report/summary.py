@@ -68,8 +68,9 @@ def _unusable_data_sentences(policies: tuple[FloorRuleCounts, ...]) -> list[str]
             f"{listed}: {first.unusable_data_share:.1%} of the floor decisions "
             f"({first.unusable_data_count:,} of {first.decisions:,}) were missing_data_hold or "
             "safe_floor, so the floors were held because the data was unusable then (coverage "
-            "below forecast.min_coverage, or stale or missing samples) or no forecast was "
-            "available. Shortfall in those cycles is not a forecast error."
+            "below forecast.min_coverage or forecast.min_history_coverage, or stale or missing "
+            "samples) or no forecast was available. Shortfall in those cycles is not a forecast "
+            "error."
         )
     return sentences
 

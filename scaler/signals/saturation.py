@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 NAME = "saturation"
 
 # Query templates; {s} is replaced by the configured label matchers, and {r} by the range of
-# a counter function in seconds: 4 scrape intervals, so each range holds at least two samples.
+# a counter function in seconds: 4 scrape intervals, so each range contains at least two samples.
 QUERIES: dict[SaturationMetric, str] = {
     "vllm_waiting_requests": "avg(vllm:num_requests_waiting{{{s}}})",
     "vllm_kv_cache_usage": (

@@ -128,7 +128,7 @@ def test_dry_run_stores_nothing(
     assert pool["spec"]["desiredNodes"] == 1
 
 
-def test_no_cluster_config_says_how_to_point_at_one(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_cluster_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     # The client reads $KUBECONFIG and ~ once, at import, into its default location.
     default = Path(os.path.expanduser(kube_config.KUBE_CONFIG_DEFAULT_LOCATION))
     if default.exists():

@@ -63,7 +63,8 @@ def test_surge_raises_and_holds_floors() -> None:
     fast_replicas, fast_nodes = _series(result, FAST)
     combined_replicas, combined_nodes = _series(result, COMBINED)
 
-    # Minutes 10, 11 and 12 make a run of 3 samples over 120 s, which holds at minute 12.
+    # Minutes 10, 11 and 12 make a run of 3 samples over 120 s, which satisfies the
+    # hysteresis at minute 12.
     assert fast_replicas[12] == 30
     assert fast_nodes[12] == 8
     # The last request is minute 19, so the raise is held through minute 19 + 29.

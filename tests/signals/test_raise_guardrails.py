@@ -118,7 +118,7 @@ def test_paused_pool_is_not_raised() -> None:
     run(loop, [0, 15, 30, 45])
 
     assert actuator.applied == []
-    # The record holds the allowed value, so the planning cycle is not lifted past the pause.
+    # The record contains the allowed value, so the planning cycle is not lifted past the pause.
     planned = FloorDecision("pool", sb.POOL, 1, 1, RULE_FORECAST, "P90 forecast")
     assert loop.lift(planned, T0 + pd.Timedelta(seconds=60)).desired == 1
 

@@ -44,11 +44,12 @@ import numpy as np
 import pandas as pd
 
 from forecaster.forecast import Forecast
+from scaler.backtest.misses import miss_rule
 from scaler.backtest.policies.base import NodeSizer, PolicyContext, Targets
 from scaler.backtest.policies.peakcast import PeakcastReactivePolicy
 from scaler.backtest.trace import MINUTE, Observation
 from scaler.core.capacity import Fleet, replicas_for_value
-from scaler.misses import MissRule, MissState, step
+from scaler.misses import MissState, step
 from scaler.settings import Settings, WorkloadSettings
 from scaler.signals.demand_above_forecast import forecast_at, upper_level
 from scaler.signals.hysteresis import Run
@@ -91,10 +92,8 @@ class _DemandSignal:
         signals = workload.signals
         configured = signals.demand_above_forecast if signals is not None else None
         self.settings = configured or DemandAboveForecastSignalSettings()
-        forecast = settings.forecast
-        self.rule = MissRule.from_settings(
-            self.settings.misses, forecast.planning_level, forecast.levels
-        )
+        # The same rule the report's miss replay uses, so both find the same misses.
+        self.rule = miss_rule(settings, workload.name)
         self.misses = MissState()
         self.run_samples = 0
         self.run_start: pd.Timestamp | None = None
